@@ -1,0 +1,145 @@
+"""``sonovis <verb>``: the only place that parses arguments.
+
+Each verb turns its flags into ``--set``-style overrides on the TOML settings, builds
+the typed configs once, and calls one library function; nothing below sees argparse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from sonovis.config import experiment_config, load_settings, prepare_config, search_config, to_dict
+from sonovis.errors import SonovisError
+
+
+def _settings(args: argparse.Namespace, extra: list[str]) -> dict:
+    return load_settings(args.config, extra + list(args.set or []))
+
+
+def _abs(path: str) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    from sonovis.prepare import prepare
+
+    extra = [f"prepare.out={json.dumps(_abs(args.out))}", f"corpus.kind={json.dumps(args.corpus)}",
+             f"speech.engine={json.dumps('recordings' if args.corpus == 'recordings' else args.tts)}"]
+    if args.root:
+        extra.append(f"corpus.root={json.dumps(_abs(args.root))}")
+    if args.splits:
+        extra.append(f"corpus.splits={json.dumps(args.splits)}")
+    if args.limit is not None:
+        extra.append(f"corpus.limit={args.limit}")
+    if args.voices_per_caption:
+        extra.append(f"speech.voices_per_caption={args.voices_per_caption}")
+    if args.num_cpus:
+        extra.append(f"prepare.num_cpus={args.num_cpus}")
+    manifest = prepare(prepare_config(_settings(args, extra)), address=args.address)
+    if not manifest["accounted"]["complete"]:
+        raise SonovisError(f"{args.out}/manifest.json: not every row is accounted for")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from sonovis.train import train_to_folder
+
+    extra = [f"train.epochs={args.epochs}"] if args.epochs else []
+    train_to_folder(experiment_config(_settings(args, extra)), _abs(args.data), _abs(args.out))
+
+
+def cmd_tune(args: argparse.Namespace) -> None:
+    from sonovis.search import run_search
+
+    extra = [f"search.trials={args.trials}"] if args.trials else []
+    settings = _settings(args, extra)
+    run_search(search_config(settings), experiment_config(settings), _abs(args.data), _abs(args.out),
+               resume=args.resume, address=args.address)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from sonovis.evaluate import evaluate_checkpoint, metrics_text
+
+    result = evaluate_checkpoint(_abs(args.checkpoint), _abs(args.data), args.split)
+    print(json.dumps(result, indent=1) if args.json else metrics_text(result))
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from sonovis.demo import run_demo
+
+    run_demo(Path(_abs(args.out)), trials=args.trials, address=args.address)
+
+
+def cmd_config(args: argparse.Namespace) -> None:
+    settings = _settings(args, [])
+    print(json.dumps({"prepare": to_dict(prepare_config(settings)), "experiment": to_dict(experiment_config(settings)),
+                      "search": to_dict(search_config(settings))}, indent=1))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sonovis", description=__doc__.splitlines()[0])
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    def verb(name: str, func, help: str, config: bool = True) -> argparse.ArgumentParser:
+        p = verbs.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        if config:
+            p.add_argument("--config", help="TOML settings file ([corpus] [speech] [model] [train] [search] ...)")
+            p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override one setting")
+        return p
+
+    p = verb("demo", cmd_demo, "the main job on the built-in corpus: prepare, search, evaluate, report", config=False)
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--trials", type=int, default=12)
+    p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
+
+    p = verb("prepare", cmd_prepare, "speech + features for a corpus, as resumable Parquet shards (Ray Data)")
+    p.add_argument("--corpus", choices=["builtin", "flickr8k", "recordings"], default="builtin")
+    p.add_argument("--root", help="dataset folder (flickr8k), CSV or FACC folder (recordings)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--tts", choices=["espeak", "gtts"], default="espeak")
+    p.add_argument("--splits", help="comma-separated, default train,dev")
+    p.add_argument("--limit", type=int, help="at most N images per split (all their captions)")
+    p.add_argument("--voices-per-caption", type=int)
+    p.add_argument("--num-cpus", type=int, help="parallel workers (default: every CPU of the cluster)")
+    p.add_argument("--address")
+
+    p = verb("train", cmd_train, "train one configuration on prepared data; writes metrics.json and model.pt")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--epochs", type=int)
+
+    p = verb("tune", cmd_tune, "OptunaSearch (TPE) + ASHA search of single-CPU trials on Ray Tune")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True, help="runs folder: trials.csv, best.json, best/, optuna.db")
+    p.add_argument("--trials", type=int)
+    p.add_argument("--resume", action="store_true", help="continue the interrupted search in --out")
+    p.add_argument("--address")
+
+    p = verb("evaluate", cmd_evaluate, "R@1/5/10 and median rank, speech->image and image->speech")
+    p.add_argument("checkpoint")
+    p.add_argument("--data", required=True)
+    p.add_argument("--split", default="dev")
+    p.add_argument("--json", action="store_true")
+
+    verb("config", cmd_config, "print the settings a config file and --set give")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except SonovisError as err:
+        print(f"sonovis {args.verb}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sonovis {args.verb}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""Typed configuration: one dataclass per concern, read from TOML or the command line.
+
+Config flows one way: TOML / ``--set key=value`` -> these dataclasses -> a flat
+``{"model.hidden_size": 256, ...}`` dict (Tune's ``param_space``) -> back into the
+dataclasses inside each trial. Field comments say why a default is what it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sonovis.errors import ConfigError
+
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass
+class CorpusConfig:
+    kind: str = "builtin"  # builtin | flickr8k | recordings
+    root: str = ""  # dataset folder; for builtin, where scenes are rendered (default: <out>/builtin)
+    splits: tuple[str, ...] = ("train", "dev")  # test is held back on purpose until the very end
+    limit: int = 0  # at most this many images per split (all their captions); 0 = all
+    seed: int = 0  # builtin scenes and the fallback Flickr8k split are drawn from this
+    builtin_images: tuple[int, int, int] = (1000, 200, 200)  # train/dev/test images of the built-in corpus
+
+
+@dataclass
+class SpeechConfig:
+    engine: str = "espeak"  # espeak (offline) | gtts (online) | recordings (the user's own audio)
+    # Several voices, speeds and pitches so a model cannot latch onto one synthesiser's quirks.
+    voices: tuple[str, ...] = (
+        "en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc",
+        "en-gb-x-gbclan", "en-gb-x-gbcwmd",
+    )
+    variants: tuple[str, ...] = ("", "m1", "m3", "f1", "f2", "f4")  # espeak-ng voice variants ("" = none)
+    speed: tuple[int, int] = (140, 190)  # words per minute, drawn uniformly per utterance
+    pitch: tuple[int, int] = (30, 70)  # espeak-ng pitch 0..99, drawn uniformly per utterance
+    gtts_tlds: tuple[str, ...] = ("com", "co.uk", "com.au", "co.in", "ca", "ie")  # Google accents
+    voices_per_caption: int = 1  # >1 speaks each caption with several different voices
+    seed: int = 0  # voice draws depend only on (seed, utterance id): order- and worker-independent
+    cache_dir: str = ""  # synthesised audio cache; default ~/.cache/sonovis/speech
+
+
+@dataclass
+class FeatureConfig:
+    sample_rate: int = 16000  # every waveform is resampled to this before features
+    n_mfcc: int = 40
+    n_mels: int = 40  # mel filters behind the MFCC
+    win_ms: float = 25.0
+    hop_ms: float = 10.0  # 100 frames a second; the model subsamples further
+    kind: str = "mfcc"  # mfcc | logmel (n_mels log filterbank energies, no DCT)
+    backbone: str = "efficientnet_lite0"  # efficientnet_lite0 (offline weights) | resnet18 (torchvision download)
+    image_batch: int = 32  # images per backbone forward pass
+
+
+@dataclass
+class PrepareConfig:
+    out: str = ""  # output folder for shards and manifest.json (absolute paths: Ray workers may run elsewhere)
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    speech: SpeechConfig = field(default_factory=SpeechConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    shard_rows: int = 500  # utterances per Parquet shard: ~30 MB, and the unit of resumable work
+    num_cpus: int = 0  # parallel speech workers; 0 = every CPU of the cluster
+
+
+@dataclass
+class ModelConfig:
+    conv_channels: int = 128
+    conv_layers: int = 2  # each halves the frame rate: 100 Hz MFCC -> 25 Hz into the recurrent layer
+    rnn: str = "gru"  # gru | lstm | none (convolution only: fastest on one CPU)
+    hidden_size: int = 256
+    rnn_layers: int = 1
+    bidirectional: bool = True
+    pooling: str = "attention"  # attention | mean; both ignore padded frames
+    dropout: float = 0.1
+    embed_dim: int = 256  # shared space; embeddings are L2-normalised
+    image_proj: str = "mlp"  # linear | mlp, over the frozen backbone's pooled vector
+    temperature: float = 0.07  # InfoNCE temperature (the plan's value); initial value when learnable
+    learnable_temperature: bool = False  # CLAP: learn log(1/T), clamped to T >= 0.01
+    crop_frames: int = 0  # CLAP long audio: >0 fuses a global view with a random crop of this many frames
+    cmd_weight: float = 0.0  # cross-modal denoising loss weight (0 = off); training only
+    cmd_mask_ratio: float = 0.3  # fraction of MFCC frames masked for the denoising loss
+    pairs: tuple[str, ...] = ("speech-image",)  # MCN: any of speech-image, speech-text, text-image
+    text_dim: int = 256  # caption-text encoder width (only built when a pair involves text)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 32  # the plan searches {16, 32}; images in a batch are distinct
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    seed: int = 0  # same seed, same data -> identical metrics
+    threads: int = 1  # torch threads; a trial owns exactly one CPU
+    eval_split: str = "dev"
+    bucket_batches: int = 20  # length-sort pools of this many batches, so padding is small
+
+
+@dataclass
+class ExperimentConfig:
+    """What one training run needs: the model and how to train it."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass
+class SearchConfig:
+    trials: int = 50
+    max_epochs: int = 12  # ASHA's max_t, in epochs
+    grace_period: int = 2  # epochs every trial gets before ASHA may stop it
+    reduction_factor: int = 3
+    searcher: str = "tpe"  # tpe | random
+    scheduler: str = "asha"  # asha | fifo (no early stopping)
+    reserved_cpus: int = 0  # CPUs per cluster left free of trials (e.g. for the driver)
+    max_failures: int = 3  # retries per trial after a crash or a lost node, from its last checkpoint
+    keep_checkpoints: int = 2  # best checkpoints kept per trial, by dev recall
+    seed: int = 0
+    storage_path: str = ""  # where Tune writes; on a cluster a path all nodes share, or an s3:// URI
+    # Search space over ExperimentConfig fields: {"train.lr": {"loguniform": [1e-5, 1e-3]}, ...}
+    space: dict[str, dict[str, list]] = field(default_factory=lambda: dict(DEFAULT_SPACE))
+
+
+DEFAULT_SPACE: dict[str, dict[str, list]] = {
+    "train.lr": {"loguniform": [1e-5, 1e-3]},
+    "model.embed_dim": {"choice": [128, 256, 512]},
+    "train.batch_size": {"choice": [16, 32]},
+    "model.hidden_size": {"choice": [128, 256]},
+    "model.rnn_layers": {"choice": [1, 2]},
+    "model.pooling": {"choice": ["attention", "mean"]},
+    "model.dropout": {"uniform": [0.0, 0.3]},
+    "train.weight_decay": {"loguniform": [1e-6, 1e-2]},
+    "model.learnable_temperature": {"choice": [False, True]},
+    "model.cmd_weight": {"choice": [0.0, 0.1, 0.5]},
+    "model.pairs": {"choice": [["speech-image"], ["speech-image", "speech-text", "text-image"]]},
+}
+
+
+# --- generic plumbing: dict <-> dataclass, TOML, --set overrides, flat dicts ------------------
+
+
+def from_dict(cls: type, values: dict[str, Any], where: str = "config") -> Any:
+    """Build dataclass ``cls`` from a (nested) dict, refusing unknown keys and coercing lists to tuples."""
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+    kwargs = {}
+    for name, value in values.items():
+        kwargs[name] = _coerce(hints[name], value, f"{where}.{name}")
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {value!r}")
+        return from_dict(hint, value, where)
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v != ""] if value else []
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        args = typing.get_args(hint)
+        item = args[0] if args and (len(args) == 2 and args[1] is Ellipsis) else None
+        if item is None and args:
+            return tuple(_coerce(a, v, where) for a, v in zip(args, value))
+        return tuple(_coerce(item, v, where) if item else v for v in value)
+    if hint is bool:
+        if isinstance(value, str):
+            if value.lower() in ("true", "1", "yes"):
+                return True
+            if value.lower() in ("false", "0", "no"):
+                return False
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return bool(value)
+    if hint in (int, float, str):
+        try:
+            if hint is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return hint(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}") from None
+    return value
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Nested plain dict (tuples become lists) — what TOML, JSON and manifests store."""
+    return _plain(dataclasses.asdict(cfg))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def flatten(cfg: Any) -> dict[str, Any]:
+    """``ExperimentConfig`` -> ``{"model.hidden_size": 256, ...}``, the shape Tune's param_space takes."""
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else k, v)
+        else:
+            flat[prefix] = value
+
+    walk("", to_dict(cfg))
+    return flat
+
+
+def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = nested
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``--set section.key=value`` strings onto a nested dict (values are parsed as TOML scalars)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected section.key=value")
+        key, raw = item.split("=", 1)
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw  # a bare word such as gru or en-us
+        node = values
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return values
+
+
+def read_toml(path: str | Path | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def load_section(cls: type, path: str | Path | None, section: str | None, overrides: list[str] = ()) -> Any:
+    """One dataclass from a TOML file's section (or the whole file), with ``--set`` overrides applied."""
+    values = read_toml(path)
+    if section:
+        values = values.get(section, {})
+    values = apply_overrides(values, list(overrides))
+    return from_dict(cls, values, where=str(path or section or cls.__name__))
+
+
+def experiment_from_flat(flat: dict[str, Any]) -> ExperimentConfig:
+    """Inside a trial: Tune's flat config back into the typed dataclasses."""
+    return from_dict(ExperimentConfig, unflatten(flat), where="trial config")
+
+
+# --- the sections of one TOML file ([corpus] [speech] [features] [prepare] [model] [train] [search]) ---
+
+
+def load_settings(path: str | Path | None, overrides: list[str] = ()) -> dict[str, Any]:
+    """The whole TOML file as a nested dict, with ``--set section.key=value`` applied on top."""
+    return apply_overrides(read_toml(path), list(overrides))
+
+
+def prepare_config(settings: dict[str, Any]) -> PrepareConfig:
+    values = dict(settings.get("prepare", {}))
+    for section in ("corpus", "speech", "features"):
+        values[section] = settings.get(section, {})
+    return from_dict(PrepareConfig, values, where="prepare settings")
+
+
+def experiment_config(settings: dict[str, Any]) -> ExperimentConfig:
+    return from_dict(ExperimentConfig, {k: settings.get(k, {}) for k in ("model", "train")}, where="settings")
+
+
+def search_config(settings: dict[str, Any]) -> SearchConfig:
+    return from_dict(SearchConfig, settings.get("search", {}), where="search settings")

@@ -1,0 +1,34 @@
+"""Joining a Ray cluster or starting a private local one — the one place that decides how.
+
+A local Ray started here binds to 127.0.0.1 only, dashboard included, so nothing
+listens on the network without the token authentication that ``cluster/`` sets up.
+"""
+
+from __future__ import annotations
+
+import os
+
+import ray
+
+
+def connect(address: str | None = None, num_cpus: int | None = None, dashboard: bool = True) -> None:
+    """Join the cluster at ``address`` (or ``RAY_ADDRESS``), else start a local Ray on this machine."""
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        ray.init(
+            num_cpus=num_cpus,
+            include_dashboard=dashboard,
+            dashboard_host="127.0.0.1",
+            _node_ip_address="127.0.0.1",
+            log_to_driver=True,
+            configure_logging=False,
+        )
+
+
+def cluster_cpus() -> int:
+    return int(ray.cluster_resources().get("CPU", 1))

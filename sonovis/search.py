@@ -1,0 +1,200 @@
+"""``sonovis tune``: an OptunaSearch (TPE) + ASHA search of single-CPU trials with Ray Tune.
+
+The trainable only glues library calls together: flat config -> dataclasses ->
+``train.fit`` -> ``tune.report`` with a checkpoint every epoch. The prepared data
+reaches trials through ``tune.with_parameters``, so each node holds one copy in its
+object store however many trials it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+from sonovis.config import ExperimentConfig, SearchConfig, experiment_from_flat, flatten
+from sonovis.errors import ConfigError
+from sonovis.ray_runtime import cluster_cpus, connect
+from sonovis.shards import Prepared, load_prepared
+from sonovis.table import format_table
+from sonovis.train import SEARCH_METRIC, fit, needs_grid, read_checkpoint
+
+EXPERIMENT = "search"  # Tune's folder under the storage path
+DOMAINS = {"loguniform": tune.loguniform, "uniform": tune.uniform, "randint": tune.randint}
+
+
+def param_space(search: SearchConfig, base: ExperimentConfig) -> dict[str, Any]:
+    """The base config, flat, with the searched keys replaced by Tune domains."""
+    space = flatten(base)
+    space["train.epochs"] = search.max_epochs
+    for key, spec in search.space.items():
+        if key not in space:
+            raise ConfigError(f"search.space: {key!r} is not a config field; fields: {sorted(space)}")
+        if len(spec) != 1:
+            raise ConfigError(f"search.space.{key}: give one of choice/{'/'.join(DOMAINS)}, got {spec}")
+        (kind, args), = spec.items()
+        if kind == "choice":  # Optuna's categories must be scalars: lists travel as "a,b" strings
+            space[key] = tune.choice([",".join(a) if isinstance(a, list) else a for a in args])
+        elif kind in DOMAINS:
+            space[key] = DOMAINS[kind](*args)
+        else:
+            raise ConfigError(f"search.space.{key}: unknown kind {kind!r}")
+    return space
+
+
+def train_trial(config: dict[str, Any], data: Prepared) -> None:
+    """One Tune trial: train, and report dev recall plus a checkpoint every epoch."""
+    cfg = experiment_from_flat(config)
+    resume = None
+    if checkpoint := tune.get_checkpoint():
+        with checkpoint.as_directory() as folder:
+            resume = read_checkpoint(Path(folder) / "model.pt")
+    where = {"node_id": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname()}
+    for result in fit(cfg, data, resume):
+        with tempfile.TemporaryDirectory() as folder:
+            result.trainer.save(Path(folder) / "model.pt")
+            tune.report({**result.metrics, "epoch": result.epoch, **where},
+                        checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+class PrunedAwareOptunaSearch(OptunaSearch):
+    """OptunaSearch that tells Optuna a trial ASHA stopped early was *pruned*, not complete.
+
+    Stock OptunaSearch reports an early-stopped trial as COMPLETE with its low early score,
+    so TPE would learn from truncated runs as if they were finished. As PRUNED (with every
+    epoch's value already reported as an intermediate value and the stopping epoch recorded),
+    TPE ranks it below finished trials and by how far it got, which is what it means.
+    """
+
+    def __init__(self, *args: Any, max_epochs: int, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.max_epochs = max_epochs
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        epochs = (result or {}).get("training_iteration", 0)
+        if error or not result or epochs >= self.max_epochs or trial_id in self._completed_trials:
+            return super().on_trial_complete(trial_id, result, error)
+        ot_trial = self._ot_trials[trial_id]
+        ot_trial.set_user_attr("stopped_at_epoch", epochs)
+        self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
+        self._completed_trials.add(trial_id)
+
+
+class TrialLog(tune.Callback):
+    """One line per finished trial, so a long search shows where it is without Tune's full tables."""
+
+    def __init__(self, total: int, max_epochs: int, echo: Callable[[str], None]):
+        self.total, self.max_epochs, self.echo, self.done, self.t0 = total, max_epochs, echo, 0, time.time()
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.done += 1
+        last = trial.last_result or {}
+        epochs = last.get("training_iteration", 0)
+        how = "finished" if epochs >= self.max_epochs else f"stopped by ASHA after epoch {epochs}"
+        self.echo(f"[tune] trial {self.done}/{self.total} {trial.trial_id} {how}: "
+                  f"{SEARCH_METRIC} {last.get(SEARCH_METRIC, float('nan')):.1f}, "
+                  f"s2i R@10 {last.get('s2i_r10', float('nan')):.1f}  ({time.time() - self.t0:.0f}s)")
+
+
+def make_tuner(search: SearchConfig, base: ExperimentConfig, data: Prepared, runs: Path,
+               echo: Callable[[str], None]) -> tune.Tuner:
+    storage = search.storage_path or str(runs)
+    sampler = (optuna.samplers.TPESampler(seed=search.seed) if search.searcher == "tpe"
+               else optuna.samplers.RandomSampler(seed=search.seed))
+    searcher = PrunedAwareOptunaSearch(
+        sampler=sampler, seed=search.seed, max_epochs=search.max_epochs, study_name=EXPERIMENT,
+        storage=optuna.storages.RDBStorage(f"sqlite:///{runs / 'optuna.db'}"),  # optuna-dashboard reads it
+    )
+    scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=search.max_epochs,
+                               grace_period=search.grace_period, reduction_factor=search.reduction_factor)
+                 if search.scheduler == "asha" else FIFOScheduler())
+    concurrency = max(1, cluster_cpus() - search.reserved_cpus)
+    return tune.Tuner(
+        trainable(data),
+        param_space=param_space(search, base),
+        tune_config=tune.TuneConfig(metric=SEARCH_METRIC, mode="max", search_alg=searcher, scheduler=scheduler,
+                                    num_samples=search.trials, max_concurrent_trials=concurrency),
+        run_config=tune.RunConfig(
+            name=EXPERIMENT, storage_path=storage, verbose=0,
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=search.keep_checkpoints,
+                                                    checkpoint_score_attribute=SEARCH_METRIC,
+                                                    checkpoint_score_order="max"),
+            failure_config=tune.FailureConfig(max_failures=search.max_failures),
+            callbacks=[TrialLog(search.trials, search.max_epochs, echo)],
+        ),
+    )
+
+
+def trainable(data: Prepared) -> Any:
+    return tune.with_resources(tune.with_parameters(train_trial, data=data), {"cpu": 1})
+
+
+@dataclass
+class SearchOutcome:
+    best_config: dict[str, Any]
+    best_metrics: dict[str, float]
+    best_checkpoint: str  # a copy under the runs folder, kept whatever Tune prunes later
+    trials: int
+    stopped_early: int
+    table_path: str
+
+
+def run_search(search: SearchConfig, base: ExperimentConfig, data_path: str | Path, runs: str | Path,
+               resume: bool = False, address: str | None = None,
+               echo: Callable[[str], None] = print) -> SearchOutcome:
+    runs = Path(runs).resolve()
+    runs.mkdir(parents=True, exist_ok=True)
+    connect(address)
+    grid = needs_grid(base) or any(k == "model.cmd_weight" for k in search.space)
+    data = load_prepared(data_path, splits=("train", base.train.eval_split), with_grid=grid)
+    experiment = f"{(search.storage_path or str(runs)).rstrip('/')}/{EXPERIMENT}"
+    if resume and tune.Tuner.can_restore(experiment):
+        echo(f"[tune] resuming {experiment}")
+        tuner = tune.Tuner.restore(experiment, trainable=trainable(data), resume_errored=True)
+    else:
+        if resume:
+            echo(f"[tune] nothing to resume at {experiment}; starting a new search")
+        tuner = make_tuner(search, base, data, runs, echo)
+    echo(f"[tune] {search.trials} trials, up to {search.max_epochs} epochs each, "
+         f"{max(1, cluster_cpus() - search.reserved_cpus)} at once; dashboard: http://127.0.0.1:8265")
+    results = tuner.fit()
+    return summarise(results, search, runs, echo)
+
+
+def summarise(results: tune.ResultGrid, search: SearchConfig, runs: Path, echo: Callable[[str], None]) -> SearchOutcome:
+    table = results.get_dataframe(filter_metric=SEARCH_METRIC, filter_mode="max")
+    table["stopped_early"] = table["training_iteration"] < search.max_epochs
+    table.to_csv(runs / "trials.csv", index=False)
+    best = results.get_best_result(metric=SEARCH_METRIC, mode="max", scope="all")
+    checkpoint = best.get_best_checkpoint(SEARCH_METRIC, "max")
+    best_dir = runs / "best"
+    if best_dir.exists():
+        shutil.rmtree(best_dir)
+    with checkpoint.as_directory() as folder:
+        shutil.copytree(folder, best_dir)
+    best_epoch = max(best.metrics_dataframe.to_dict("records"), key=lambda r: r[SEARCH_METRIC])
+    outcome = SearchOutcome(
+        best_config=flatten(experiment_from_flat(best.config)),
+        best_metrics={k: v for k, v in best_epoch.items() if isinstance(v, (int, float))},
+        best_checkpoint=str(best_dir / "model.pt"), trials=len(table),
+        stopped_early=int(table["stopped_early"].sum()), table_path=str(runs / "trials.csv"),
+    )
+    (runs / "best.json").write_text(json.dumps(outcome.__dict__, indent=1, default=str))
+    errored = sum(1 for r in results if r.error)
+    echo(format_table(
+        ["trials", "finished", "stopped by ASHA", "errored", "best " + SEARCH_METRIC, "best s2i R@10"],
+        [[len(table), len(table) - outcome.stopped_early - errored, outcome.stopped_early, errored,
+          outcome.best_metrics.get(SEARCH_METRIC, 0.0), outcome.best_metrics.get("s2i_r10", 0.0)]],
+        title="search"))
+    return outcome

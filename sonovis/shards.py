@@ -1,0 +1,241 @@
+"""Prepared data on disk: the Parquet shard schema, atomic shard writes, and loading for training.
+
+Layout of a prepared folder::
+
+    manifest.json                   configuration, versions, counts, every skipped row
+    utterances/utt-00000.parquet    one row per spoken caption (schema below)
+    utterances/utt-00000.json       sidecar: sha256, rows, skips — written after the shard
+    images/img-00000.parquet        one row per image: pooled vector and 7x7 grid
+    images/img-00000.json
+
+A shard counts as finished only when its sidecar exists and the shard's SHA-256
+matches it, so a half-written or corrupted shard is redone, never read as data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sonovis.errors import InputError
+
+GRID_CELLS = 49  # 7x7 last feature map of the backbone
+
+
+def utterance_schema(feat_dim: int) -> pa.Schema:
+    """Utterance rows. ``features`` is the [frames, feat_dim] MFCC (or log-mel) matrix, time-major."""
+    return pa.schema([
+        ("id", pa.string()),  # "<image>#<caption index>" (+ "/v<k>" for extra voices)
+        ("image", pa.string()),
+        ("caption", pa.string()),
+        ("split", pa.string()),
+        ("engine", pa.string()),
+        ("voice", pa.string()),  # full voice settings label
+        ("voice_group", pa.string()),  # voice family, for leave-voices-out evaluation
+        ("sample_rate", pa.int32()),  # rate the features were computed at
+        ("duration", pa.float32()),  # seconds of audio
+        ("n_frames", pa.int32()),
+        ("features", pa.list_(pa.list_(pa.float32(), feat_dim))),
+    ])
+
+
+def image_schema(pooled_dim: int, grid_dim: int) -> pa.Schema:
+    """Image rows. The grid is float16: it is only used by the denoising loss and is 49x larger."""
+    return pa.schema([
+        ("image", pa.string()),
+        ("split", pa.string()),
+        ("backbone", pa.string()),
+        ("pooled", pa.list_(pa.float32(), pooled_dim)),
+        ("grid", pa.list_(pa.list_(pa.float16(), grid_dim), GRID_CELLS)),
+    ])
+
+
+def frames_array(matrices: list[np.ndarray], feat_dim: int) -> pa.Array:
+    """Variable-length [T_i, F] matrices as one Arrow list<fixed_size_list> column, without copies per row."""
+    lengths = np.array([len(m) for m in matrices], dtype=np.int32)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    flat = np.concatenate(matrices).astype(np.float32).ravel() if matrices else np.zeros(0, np.float32)
+    inner = pa.FixedSizeListArray.from_arrays(pa.array(flat), feat_dim)
+    return pa.ListArray.from_arrays(pa.array(offsets), inner)
+
+
+def grid_array(grids: np.ndarray) -> pa.Array:
+    """[N, 49, D] -> nested fixed-size lists of float16."""
+    n, cells, dim = grids.shape
+    inner = pa.FixedSizeListArray.from_arrays(pa.array(grids.astype(np.float16).ravel()), dim)
+    return pa.FixedSizeListArray.from_arrays(inner, cells)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_atomic_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_shard(path: Path, table: pa.Table, sidecar: dict[str, Any]) -> dict[str, Any]:
+    """Write a shard then its sidecar, each atomically: a crash leaves either nothing or a whole shard."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pq.write_table(table, tmp, compression="zstd")
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    sidecar = {**sidecar, "rows": table.num_rows, "sha256": file_sha256(path), "bytes": path.stat().st_size}
+    write_atomic_bytes(path.with_suffix(".json"), json.dumps(sidecar, indent=1).encode())
+    return sidecar
+
+
+def finished_shard(path: Path, fingerprint: str) -> dict[str, Any] | None:
+    """The sidecar of a complete, intact shard made with the same settings; None means redo it."""
+    sidecar_path = path.with_suffix(".json")
+    if not (path.exists() and sidecar_path.exists()):
+        return None
+    try:
+        sidecar = json.loads(sidecar_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if sidecar.get("fingerprint") != fingerprint or sidecar.get("sha256") != file_sha256(path):
+        return None
+    return sidecar
+
+
+@dataclass
+class SplitData:
+    """One split held as flat arrays: cheap to put in Ray's object store and to share between trials."""
+
+    utterance_ids: np.ndarray  # [N] str
+    captions: np.ndarray  # [N] str
+    voices: np.ndarray  # [N] str
+    voice_groups: np.ndarray  # [N] str
+    image_of_utterance: np.ndarray  # [N] int64, row into image_ids / pooled
+    features: np.ndarray  # [sum of frames, F] float32, all utterances back to back
+    offsets: np.ndarray  # [N + 1] int64: utterance i is features[offsets[i]:offsets[i + 1]]
+    image_ids: np.ndarray  # [M] str
+    pooled: np.ndarray  # [M, D] float32
+    grid: np.ndarray | None = None  # [M, 49, Dg] float16, loaded only when asked for
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def frames(self, i: int) -> np.ndarray:
+        return self.features[self.offsets[i] : self.offsets[i + 1]]
+
+    def subset(self, keep: np.ndarray) -> "SplitData":
+        """Only the utterances in ``keep`` (a boolean mask or index array); images stay whole."""
+        idx = np.arange(len(self.utterance_ids))[keep]
+        pieces = [self.frames(i) for i in idx]
+        lengths = np.array([len(p) for p in pieces], dtype=np.int64)
+        feat_dim = self.features.shape[1]
+        return SplitData(
+            utterance_ids=self.utterance_ids[idx], captions=self.captions[idx], voices=self.voices[idx],
+            voice_groups=self.voice_groups[idx], image_of_utterance=self.image_of_utterance[idx],
+            features=np.concatenate(pieces) if pieces else np.zeros((0, feat_dim), np.float32),
+            offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            image_ids=self.image_ids, pooled=self.pooled, grid=self.grid,
+        )
+
+
+@dataclass
+class Prepared:
+    root: str
+    manifest: dict[str, Any]
+    splits: dict[str, SplitData] = field(default_factory=dict)
+
+    @property
+    def feat_dim(self) -> int:
+        return int(next(iter(self.splits.values())).features.shape[1])
+
+    @property
+    def image_dim(self) -> int:
+        return int(next(iter(self.splits.values())).pooled.shape[1])
+
+    @property
+    def grid_dim(self) -> int:
+        grid = next(iter(self.splits.values())).grid
+        return 0 if grid is None else int(grid.shape[2])
+
+
+def read_manifest(root: str | Path) -> dict[str, Any]:
+    path = Path(root) / "manifest.json"
+    if not path.exists():
+        raise InputError(f"{path}: no manifest; run `sonovis prepare --out {root}` first")
+    return json.loads(path.read_text())
+
+
+def _verified_tables(root: Path, entries: list[dict[str, Any]], columns: list[str]) -> pa.Table:
+    tables = []
+    for entry in entries:
+        path = root / entry["path"]
+        if not path.exists() or file_sha256(path) != entry["sha256"]:
+            raise InputError(f"{path}: shard missing or corrupt (checksum differs from manifest); rerun prepare")
+        tables.append(pq.read_table(path, columns=columns))
+    return pa.concat_tables(tables) if tables else pa.table({c: [] for c in columns})
+
+
+def load_prepared(root: str | Path, splits: tuple[str, ...] = ("train", "dev"), with_grid: bool = False) -> Prepared:
+    """Read the shards a manifest lists, checking each checksum, into per-split arrays."""
+    root = Path(root).resolve()
+    manifest = read_manifest(root)
+    img_cols = ["image", "split", "pooled"] + (["grid"] if with_grid else [])
+    images = _verified_tables(root, manifest["shards"]["images"], img_cols)
+    utt_cols = ["id", "image", "caption", "split", "voice", "voice_group", "features"]
+    utts = _verified_tables(root, manifest["shards"]["utterances"], utt_cols)
+    prepared = Prepared(root=str(root), manifest=manifest)
+    img_split = np.asarray(images.column("split").to_pylist())
+    utt_split = np.asarray(utts.column("split").to_pylist())
+    for split in splits:
+        img_rows = np.flatnonzero(img_split == split)
+        utt_rows = np.flatnonzero(utt_split == split)
+        if len(utt_rows) == 0:
+            raise InputError(f"{root}: split {split!r} has no utterances (prepared: {sorted(set(utt_split))})")
+        prepared.splits[split] = _split_arrays(images.take(img_rows), utts.take(utt_rows), with_grid, root, split)
+    return prepared
+
+
+def _split_arrays(images: pa.Table, utts: pa.Table, with_grid: bool, root: Path, split: str) -> SplitData:
+    image_ids = np.asarray(images.column("image").to_pylist())
+    index = {image: i for i, image in enumerate(image_ids)}
+    utt_images = utts.column("image").to_pylist()
+    missing = sorted(set(utt_images) - set(index))
+    if missing:
+        raise InputError(f"{root}: {len(missing)} {split} utterance image(s) have no image features, e.g. {missing[0]}")
+    feats = utts.column("features").combine_chunks()
+    feat_dim = feats.type.value_type.list_size
+    pooled = images.column("pooled").combine_chunks()
+    grid = None
+    if with_grid:
+        g = images.column("grid").combine_chunks()
+        grid_dim = g.type.value_type.list_size
+        grid = g.flatten().flatten().to_numpy(zero_copy_only=False).reshape(len(image_ids), GRID_CELLS, grid_dim)
+    return SplitData(
+        utterance_ids=np.asarray(utts.column("id").to_pylist()),
+        captions=np.asarray(utts.column("caption").to_pylist()),
+        voices=np.asarray(utts.column("voice").to_pylist()),
+        voice_groups=np.asarray(utts.column("voice_group").to_pylist()),
+        image_of_utterance=np.array([index[i] for i in utt_images], dtype=np.int64),
+        features=feats.flatten().flatten().to_numpy(zero_copy_only=False).reshape(-1, feat_dim),
+        offsets=(feats.offsets.to_numpy() - feats.offsets[0].as_py()).astype(np.int64),
+        image_ids=image_ids,
+        pooled=pooled.flatten().to_numpy(zero_copy_only=False).reshape(len(image_ids), -1),
+        grid=grid,
+    )

@@ -1,0 +1,215 @@
+"""Train one configuration on prepared data: what ``sonovis train`` and every search trial run.
+
+No Ray here: ``fit`` is a generator of per-epoch results, so a Tune trial only has
+to report what it yields, and a plain loop or a test can drive it just the same.
+Deterministic for a seed: batch order comes from (seed, epoch), and the torch RNG
+state travels in the checkpoint, so a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+
+from sonovis.batches import Batch, bucketed_order, pad_frames, pad_tokens
+from sonovis.config import ExperimentConfig, from_dict, to_dict
+from sonovis.errors import InputError
+from sonovis.metrics import retrieval_metrics
+from sonovis.model import SonovisModel
+from sonovis.shards import Prepared, SplitData
+from sonovis.text import Vocabulary
+
+EVAL_CHUNK = 256  # utterances encoded at once when evaluating
+SEARCH_METRIC = "mean_recall"  # mean of R@1/5/10 both ways: smoother than any single recall
+
+
+def needs_text(cfg: ExperimentConfig) -> bool:
+    return any("text" in pair for pair in cfg.model.pairs)
+
+
+def needs_grid(cfg: ExperimentConfig) -> bool:
+    return cfg.model.cmd_weight > 0
+
+
+@dataclass
+class EpochResult:
+    epoch: int
+    metrics: dict[str, float]  # train_loss, seconds, and the eval split's recalls (flat keys)
+    trainer: "Trainer"
+
+
+class Trainer:
+    """A model, its optimiser and its data; one epoch at a time."""
+
+    def __init__(self, cfg: ExperimentConfig, data: Prepared, vocab: Vocabulary | None = None,
+                 dims: dict[str, int] | None = None):
+        torch.set_num_threads(cfg.train.threads)
+        torch.manual_seed(cfg.train.seed)
+        self.cfg = cfg
+        self.data = data
+        self.train_split = data.splits.get("train")  # absent when only evaluating
+        if needs_grid(cfg) and self.train_split is not None and self.train_split.grid is None:
+            raise InputError(f"{data.root}: cmd_weight > 0 needs the image grid; load with with_grid=True")
+        if needs_text(cfg) and vocab is None:
+            if self.train_split is None:
+                raise InputError(f"{data.root}: a text vocabulary needs the train split")
+            vocab = Vocabulary.build(list(self.train_split.captions))  # train captions only
+        self.vocab = vocab
+        self.dims = dims or {"feat_dim": data.feat_dim, "image_dim": data.image_dim,
+                             "grid_dim": data.grid_dim if needs_grid(cfg) else 0}
+        self.model = SonovisModel(cfg.model, vocab_size=len(vocab) if vocab else 0, **self.dims)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.train.lr,
+                                           weight_decay=cfg.train.weight_decay)
+        self.epoch = 0
+
+    def make_batch(self, split: SplitData, idx: np.ndarray) -> Batch:
+        speech, lengths = pad_frames([split.frames(i) for i in idx])
+        images, image_index = np.unique(split.image_of_utterance[idx], return_inverse=True)
+        batch = Batch(speech=speech, speech_lengths=lengths, image_index=torch.from_numpy(image_index),
+                      image_pooled=torch.from_numpy(np.ascontiguousarray(split.pooled[images])))
+        if needs_grid(self.cfg):
+            batch.image_grid = torch.from_numpy(split.grid[images].astype(np.float32))
+        if self.vocab is not None:
+            batch.text, batch.text_lengths = pad_tokens([self.vocab.encode(split.captions[i]) for i in idx])
+        return batch
+
+    def train_epoch(self) -> float:
+        self.model.train()
+        rng = np.random.default_rng([self.cfg.train.seed, self.epoch])
+        order = bucketed_order(self.train_split.image_of_utterance, self.train_split.lengths,
+                               self.cfg.train.batch_size, self.cfg.train.bucket_batches, rng)
+        total, count = 0.0, 0
+        for idx in order:
+            if len(idx) < 2:  # a lone utterance has no negatives to contrast with
+                continue
+            losses = self.model.losses(self.make_batch(self.train_split, idx))
+            self.optimizer.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            self.optimizer.step()
+            total += losses["total"].item() * len(idx)
+            count += len(idx)
+        self.epoch += 1
+        return total / max(count, 1)
+
+    @torch.inference_mode()
+    def embed(self, split: SplitData) -> dict[str, torch.Tensor]:
+        """Speech (and text) embeddings of every utterance, and of every image, in eval mode."""
+        self.model.eval()
+        order = np.argsort(split.lengths, kind="stable")  # similar lengths together: less padding
+        speech = torch.zeros(len(order), self.cfg.model.embed_dim)
+        text = torch.zeros_like(speech) if self.vocab is not None else None
+        for start in range(0, len(order), EVAL_CHUNK):
+            idx = order[start : start + EVAL_CHUNK]
+            frames, lengths = pad_frames([split.frames(i) for i in idx])
+            speech[idx] = self.model.encode_speech(frames, lengths)
+            if text is not None:
+                tokens, tok_lengths = pad_tokens([self.vocab.encode(split.captions[i]) for i in idx])
+                text[idx] = self.model.encode_text(tokens, tok_lengths)
+        out = {"speech": speech, "image": self.model.encode_image(torch.from_numpy(split.pooled))}
+        if text is not None:
+            out["text"] = text
+        return out
+
+    def evaluate(self, split_name: str) -> dict[str, float]:
+        split = self.data.splits[split_name]
+        emb = self.embed(split)
+        image_of = torch.from_numpy(split.image_of_utterance)
+        flat = flat_metrics(retrieval_metrics(emb["speech"], emb["image"], image_of))
+        if "text" in emb:  # the text->image ceiling, when caption text is a modality
+            text = retrieval_metrics(emb["text"], emb["image"], image_of)
+            flat.update({f"text_{k}": v for k, v in flat_metrics(text).items() if k != SEARCH_METRIC})
+        return flat
+
+    def save(self, path: str | Path) -> None:
+        torch.save({
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch, "config": to_dict(self.cfg),
+            "vocab": self.vocab.to_dict() if self.vocab else None,
+            "dims": self.dims,
+            "torch_rng": torch.get_rng_state(), "prepared": self.data.root,
+        }, path)
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch = state["epoch"]
+        torch.set_rng_state(state["torch_rng"])
+
+
+def flat_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
+    """``{"s2i": {"r1": ..}}`` -> ``{"s2i_r1": ..}`` plus the search metric, for Tune and JSON lines."""
+    flat = {f"{d}_{k}": float(v) for d, ks in metrics.items() for k, v in ks.items()}
+    recalls = [flat[f"{d}_r{k}"] for d in ("s2i", "i2s") for k in (1, 5, 10)]
+    flat[SEARCH_METRIC] = float(np.mean(recalls))
+    return flat
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.exists():
+        raise InputError(f"{path}: no checkpoint here")
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def fit(cfg: ExperimentConfig, data: Prepared, resume: dict[str, Any] | None = None) -> Iterator[EpochResult]:
+    """Train to ``cfg.train.epochs``, yielding after every epoch; continues from a checkpoint's state if given."""
+    vocab = Vocabulary.from_dict(resume["vocab"]) if resume and resume["vocab"] else None
+    trainer = Trainer(cfg, data, vocab)
+    if resume is not None:
+        trainer.restore(resume)
+    while trainer.epoch < cfg.train.epochs:
+        t0 = time.perf_counter()
+        loss = trainer.train_epoch()
+        metrics = {"train_loss": loss, **trainer.evaluate(cfg.train.eval_split)}
+        metrics["seconds"] = time.perf_counter() - t0
+        yield EpochResult(trainer.epoch, metrics, trainer)
+
+
+def load_checkpoint(path: str | Path, data: Prepared) -> Trainer:
+    """A trainer holding a saved model, ready to evaluate or embed on ``data``."""
+    state = read_checkpoint(path)
+    cfg = from_dict(ExperimentConfig, state["config"], where=str(path))
+    vocab = Vocabulary.from_dict(state["vocab"]) if state["vocab"] else None
+    trainer = Trainer(cfg, data, vocab, dims=state["dims"])
+    trainer.restore(state)
+    return trainer
+
+
+def metrics_record(result: EpochResult) -> dict[str, Any]:
+    return {"epoch": result.epoch, **{k: round(v, 4) for k, v in result.metrics.items()}}
+
+
+def train_to_folder(cfg: ExperimentConfig, data_path: str | Path, out: str | Path,
+                    echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """``sonovis train``: fit, print a line an epoch, keep the best model and write metrics.json."""
+    from sonovis.shards import load_prepared
+    from sonovis.table import format_table
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_prepared(data_path, splits=("train", cfg.train.eval_split), with_grid=needs_grid(cfg))
+    history: list[dict[str, Any]] = []
+    best = -1.0
+    for result in fit(cfg, data):
+        record = metrics_record(result)
+        history.append(record)
+        echo(f"[train] epoch {result.epoch}/{cfg.train.epochs}  loss {record['train_loss']:.3f}  "
+             f"s2i R@10 {record['s2i_r10']:.1f}  i2s R@10 {record['i2s_r10']:.1f}  {record['seconds']:.0f}s")
+        if record[SEARCH_METRIC] > best:
+            best = record[SEARCH_METRIC]
+            result.trainer.save(out / "model.pt")
+        (out / "metrics.json").write_text(json.dumps({"config": to_dict(cfg), "epochs": history}, indent=1))
+    top = max(history, key=lambda r: r[SEARCH_METRIC])
+    echo(format_table(["best epoch", "s2i R@1", "s2i R@5", "s2i R@10", "s2i medr", "i2s R@10", "minutes"],
+                      [[top["epoch"], top["s2i_r1"], top["s2i_r5"], top["s2i_r10"], top["s2i_medr"],
+                        top["i2s_r10"], sum(r["seconds"] for r in history) / 60]],
+                      title=f"trained: {out / 'model.pt'}"))
+    return history
