@@ -6,13 +6,11 @@ The protocol is the standard spoken-caption one (Harwath & Glass; Flickr8k 1k im
 * image -> speech: every image ranks all N utterances; a hit is ANY of its own
   utterances (usually five), so an image's rank is the best rank among them.
 
-Ties: a candidate's rank is ``1 + (number of candidates with a strictly higher score)``.
-It is deterministic and independent of candidate order, and indistinguishable candidates
-(Flickr8k has a duplicated image; some captions repeat) share the better rank instead of
-depending on where they happen to sit. It is optimistic for exact ties, so a model whose
-embeddings had collapsed to one constant vector would look perfect; with float embeddings
-exact ties otherwise do not occur. Non-finite embeddings (a diverged run) are refused, as
-NaN scores would compare as "nothing ranks higher" and count as hits.
+Ties are pessimistic: a candidate that scores exactly as high as the right answer is
+counted as ranked above it (own captions of the same image never count against each
+other). A model whose embeddings collapsed to one constant vector therefore scores
+zero, not a perfect 100, and no ordering accident can flatter a model. Non-finite
+embeddings (a diverged run) are refused, as NaN scores compare as neither higher nor lower.
 
 Scores are computed in chunks so a 5,000 x 1,000 evaluation stays a few MB.
 """
@@ -61,14 +59,14 @@ def _speech_to_image_ranks(
     for start in range(0, speech_emb.shape[0], chunk):
         scores = speech_emb[start : start + chunk] @ image_emb.T  # [n, M]
         own = scores.gather(1, image_of_speech[start : start + chunk, None])  # [n, 1]
-        ranks.append(1 + (scores > own).sum(dim=1))
+        ranks.append((scores >= own).sum(dim=1))  # own image counts itself once: rank >= 1
     return torch.cat(ranks)
 
 
 def _image_to_speech_ranks(
     speech_emb: torch.Tensor, image_emb: torch.Tensor, image_of_speech: torch.Tensor, chunk: int
 ) -> torch.Tensor:
-    """Best rank of any own utterance = 1 + number of utterances scoring above the best own one."""
+    """Best rank of any own utterance = 1 + other images' utterances scoring at least as high as it."""
     queried = torch.unique(image_of_speech)
     ranks = []
     for start in range(0, queried.shape[0], chunk):
@@ -76,7 +74,7 @@ def _image_to_speech_ranks(
         scores = image_emb[images] @ speech_emb.T  # [m, N]
         is_own = image_of_speech[None, :] == images[:, None]
         best_own = scores.masked_fill(~is_own, float("-inf")).amax(dim=1, keepdim=True)
-        ranks.append(1 + (scores > best_own).sum(dim=1))
+        ranks.append(1 + ((scores >= best_own) & ~is_own).sum(dim=1))
     return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
 
 

@@ -60,7 +60,8 @@ def train_trial(config: dict[str, Any], data: Prepared) -> None:
     if checkpoint := tune.get_checkpoint():
         with checkpoint.as_directory() as folder:
             resume = read_checkpoint(Path(folder) / "model.pt")
-    where = {"node_id": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname()}
+    where = {"node_id": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname(),
+             "resumed_from_epoch": resume["epoch"] if resume else 0}  # >0: restarted after a failure
     for result in fit(cfg, data, resume):
         with tempfile.TemporaryDirectory() as folder:
             result.trainer.save(Path(folder) / "model.pt")
@@ -94,21 +95,20 @@ class PrunedAwareOptunaSearch(OptunaSearch):
 class TrialLog(tune.Callback):
     """One line per finished trial, so a long search shows where it is without Tune's full tables."""
 
-    def __init__(self, total: int, max_epochs: int, echo: Callable[[str], None]):
-        self.total, self.max_epochs, self.echo, self.done, self.t0 = total, max_epochs, echo, 0, time.time()
+    def __init__(self, total: int, max_epochs: int):  # no callables kept: Tune pickles callbacks
+        self.total, self.max_epochs, self.done, self.t0 = total, max_epochs, 0, time.time()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.done += 1
         last = trial.last_result or {}
         epochs = last.get("training_iteration", 0)
         how = "finished" if epochs >= self.max_epochs else f"stopped by ASHA after epoch {epochs}"
-        self.echo(f"[tune] trial {self.done}/{self.total} {trial.trial_id} {how}: "
+        print(f"[tune] trial {self.done}/{self.total} {trial.trial_id} {how}: "
                   f"{SEARCH_METRIC} {last.get(SEARCH_METRIC, float('nan')):.1f}, "
-                  f"s2i R@10 {last.get('s2i_r10', float('nan')):.1f}  ({time.time() - self.t0:.0f}s)")
+                  f"s2i R@10 {last.get('s2i_r10', float('nan')):.1f}  ({time.time() - self.t0:.0f}s)", flush=True)
 
 
-def make_tuner(search: SearchConfig, base: ExperimentConfig, data: Prepared, runs: Path,
-               echo: Callable[[str], None]) -> tune.Tuner:
+def make_tuner(search: SearchConfig, base: ExperimentConfig, data: Prepared, runs: Path) -> tune.Tuner:
     storage = search.storage_path or str(runs)
     sampler = (optuna.samplers.TPESampler(seed=search.seed) if search.searcher == "tpe"
                else optuna.samplers.RandomSampler(seed=search.seed))
@@ -124,16 +124,22 @@ def make_tuner(search: SearchConfig, base: ExperimentConfig, data: Prepared, run
         trainable(data),
         param_space=param_space(search, base),
         tune_config=tune.TuneConfig(metric=SEARCH_METRIC, mode="max", search_alg=searcher, scheduler=scheduler,
-                                    num_samples=search.trials, max_concurrent_trials=concurrency),
+                                    num_samples=search.trials, max_concurrent_trials=concurrency,
+                                    trial_dirname_creator=trial_folder),
         run_config=tune.RunConfig(
             name=EXPERIMENT, storage_path=storage, verbose=0,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=search.keep_checkpoints,
                                                     checkpoint_score_attribute=SEARCH_METRIC,
                                                     checkpoint_score_order="max"),
             failure_config=tune.FailureConfig(max_failures=search.max_failures),
-            callbacks=[TrialLog(search.trials, search.max_epochs, echo)],
+            callbacks=[TrialLog(search.trials, search.max_epochs)],
         ),
     )
+
+
+def trial_folder(trial: Any) -> str:
+    """Short trial folder names: Tune's default spells out every parameter and overflows paths."""
+    return f"trial_{trial.trial_id}"
 
 
 def trainable(data: Prepared) -> Any:
@@ -165,7 +171,7 @@ def run_search(search: SearchConfig, base: ExperimentConfig, data_path: str | Pa
     else:
         if resume:
             echo(f"[tune] nothing to resume at {experiment}; starting a new search")
-        tuner = make_tuner(search, base, data, runs, echo)
+        tuner = make_tuner(search, base, data, runs)
     echo(f"[tune] {search.trials} trials, up to {search.max_epochs} epochs each, "
          f"{max(1, cluster_cpus() - search.reserved_cpus)} at once; dashboard: http://127.0.0.1:8265")
     results = tuner.fit()

@@ -111,7 +111,7 @@ class Trainer:
             if text is not None:
                 tokens, tok_lengths = pad_tokens([self.vocab.encode(split.captions[i]) for i in idx])
                 text[idx] = self.model.encode_text(tokens, tok_lengths)
-        out = {"speech": speech, "image": self.model.encode_image(torch.from_numpy(split.pooled))}
+        out = {"speech": speech, "image": self.model.encode_image(torch.from_numpy(np.array(split.pooled)))}
         if text is not None:
             out["text"] = text
         return out

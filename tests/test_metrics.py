@@ -18,20 +18,27 @@ def scores_as_embeddings(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return scores.clone(), torch.eye(scores.shape[1])
 
 
-def test_speech_to_image_ties_count_only_strictly_higher_scores() -> None:
+def test_speech_to_image_ties_are_counted_against_the_model() -> None:
     scores = torch.tensor(
         [
             [0.9, 0.1, 0.0],  # own image 0 is best: rank 1
-            [0.5, 0.5, 0.2],  # own image 1 ties with image 0: nothing strictly higher, rank 1
+            [0.5, 0.5, 0.2],  # own image 1 ties with image 0: the tie ranks above it, rank 2
             [0.3, 0.2, 0.1],  # own image 2 is below two images: rank 3
-            [0.4, 0.4, 0.4],  # own image 0 ties with everything: rank 1
+            [0.4, 0.4, 0.4],  # own image 0 ties with everything: rank 3
         ]
     )
     speech, images = scores_as_embeddings(scores)
     metrics = retrieval_metrics(speech, images, torch.tensor([0, 1, 2, 0]))["s2i"]
-    assert metrics["r1"] == pytest.approx(75.0)
+    assert metrics["r1"] == pytest.approx(25.0)
     assert metrics["r5"] == pytest.approx(100.0)
-    assert metrics["medr"] == 1.0  # ranks 1, 1, 1, 3
+    assert metrics["medr"] == 2.5  # ranks 1, 2, 3, 3
+
+
+def test_a_collapsed_model_scores_nothing() -> None:
+    constant = torch.ones(30, 4) / 2
+    metrics = retrieval_metrics(constant, torch.ones(6, 4) / 2, torch.arange(6).repeat_interleave(5))
+    assert metrics["s2i"]["r5"] == 0.0 and metrics["s2i"]["medr"] == 6.0
+    assert metrics["i2s"]["r10"] == 0.0 and metrics["i2s"]["medr"] == 26.0
 
 
 def test_image_to_speech_counts_the_best_of_five_captions() -> None:
@@ -46,7 +53,7 @@ def test_image_to_speech_counts_the_best_of_five_captions() -> None:
         scores[own, image] = 0.1
         scores[own[2], image] = 0.5  # the best own caption is not the first one
         scores[others[: rank - 1], image] = 0.9  # exactly rank-1 others above it
-        scores[others[rank - 1], image] = 0.5  # a tie with the best own: must not cost a rank
+        scores[others[rank - 1], image] = 0.4  # just below the best own: must not cost a rank
     speech, images = scores_as_embeddings(scores)
     metrics = retrieval_metrics(speech, images, image_of_speech)["i2s"]
     assert metrics["r1"] == pytest.approx(100 * 3 / 12)

@@ -176,6 +176,14 @@ def test_denoising_adds_its_weighted_loss_and_trains_its_head() -> None:
     assert build(cmd_weight=0.0).cmd is None
 
 
+def test_denoising_masks_the_configured_share_of_real_frames_only() -> None:
+    model = build(cmd_weight=0.5, cmd_mask_ratio=0.3)
+    lengths = torch.tensor([10, 1, 37, 4])
+    masked = model._masked_frames(lengths, 40)
+    assert masked.sum(dim=1).tolist() == [3, 1, 11, 1]  # round(0.3 * length), at least one
+    assert not (masked & ~(torch.arange(40)[None, :] < lengths[:, None])).any()  # never padding
+
+
 def test_denoising_never_touches_inference() -> None:
     batch = synthetic_batch(images=4)
     with_cmd = build(cmd_weight=0.5)

@@ -1,0 +1,24 @@
+# Shared by the cluster scripts: which ray, the token, and the versions every node must share.
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [ -x "$repo/.venv/bin/ray" ]; then RAY="$repo/.venv/bin/ray"; PY="$repo/.venv/bin/python"; else RAY=ray; PY=python3; fi
+export RAY_AUTH_MODE=token
+export RAY_AUTH_TOKEN_PATH=${RAY_AUTH_TOKEN_PATH:-$HOME/.ray/auth_token}
+
+ensure_token() {  # a random 256-bit token, readable only by its owner
+  if [ ! -s "$RAY_AUTH_TOKEN_PATH" ]; then
+    mkdir -p "$(dirname "$RAY_AUTH_TOKEN_PATH")"
+    (umask 077 && "$PY" -c 'import secrets; print(secrets.token_hex(32), end="")' > "$RAY_AUTH_TOKEN_PATH")
+  fi
+  chmod 600 "$RAY_AUTH_TOKEN_PATH"
+}
+
+require_token() {
+  [ -s "$RAY_AUTH_TOKEN_PATH" ] || {
+    echo "no Ray token at $RAY_AUTH_TOKEN_PATH: copy it from the head (scp head:.ray/auth_token $RAY_AUTH_TOKEN_PATH)" >&2
+    exit 2
+  }
+}
+
+cluster_versions() {
+  "$PY" -c 'import platform, ray, sonovis; print(f"python={platform.python_version()} ray={ray.__version__} sonovis={sonovis.__version__}")'
+}

@@ -1,0 +1,117 @@
+"""Ray Tune search on a real local Ray: ASHA stops trials, Optuna hears of every one, resume loses none."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+
+from sonovis.config import ExperimentConfig, ModelConfig, SearchConfig, TrainConfig
+from sonovis.search import EXPERIMENT, run_search
+from sonovis.shards import load_prepared
+from sonovis.train import load_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+BASE = ExperimentConfig(model=ModelConfig(hidden_size=64, conv_channels=64, embed_dim=64),
+                        train=TrainConfig(batch_size=32))
+SPACE = {"train.lr": {"loguniform": [1e-4, 3e-3]}, "model.pooling": {"choice": ["attention", "mean"]}}
+TUNE_FLAGS = ["--set", "model.hidden_size=64", "--set", "model.conv_channels=64", "--set", "model.embed_dim=64",
+              "--set", "search.max_epochs=3", "--set", "search.grace_period=1", "--set", "search.reduction_factor=2",
+              "--set", 'search.space={"train.lr" = {loguniform = [1e-4, 3e-3]}}']
+
+
+def _study(runs: Path) -> optuna.Study:
+    return optuna.load_study(study_name=EXPERIMENT, storage=f"sqlite:///{runs / 'optuna.db'}")
+
+
+def test_search_stops_trials_early_and_optuna_hears_every_one(prepared_builtin: Path, tmp_path: Path,
+                                                              ray_local) -> None:
+    search = SearchConfig(trials=6, max_epochs=3, grace_period=1, reduction_factor=2, space=SPACE)
+    outcome = run_search(search, BASE, prepared_builtin, tmp_path)
+    table = pd.read_csv(tmp_path / "trials.csv")
+    assert len(table) == 6 and table["trial_id"].is_unique
+    assert outcome.stopped_early >= 1 and (table["training_iteration"] < 3).sum() == outcome.stopped_early
+    trials = _study(tmp_path).trials
+    assert len(trials) == 6
+    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(pruned) == outcome.stopped_early and len(pruned) + len(complete) == 6
+    for t in pruned:  # told as pruned at its rung, with every epoch it ran as an intermediate value
+        assert t.user_attrs["stopped_at_epoch"] < 3 and len(t.intermediate_values) == t.user_attrs["stopped_at_epoch"]
+    for t in complete:
+        assert sorted(t.intermediate_values) == [1, 2, 3] and t.value == t.intermediate_values[3]
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert best["best_metrics"]["mean_recall"] == pytest.approx(table["mean_recall"].max())
+    data = load_prepared(prepared_builtin)
+    scores = load_checkpoint(best["best_checkpoint"], data).evaluate("dev")
+    assert scores["mean_recall"] == pytest.approx(best["best_metrics"]["mean_recall"], abs=1e-4)
+    assert (tmp_path / EXPERIMENT).is_dir() and list((tmp_path / EXPERIMENT).glob("trial_*/events.out.tfevents*"))
+
+
+def test_killed_driver_resumes_with_every_trial_once(prepared_builtin: Path, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "sonovis.cli", "tune", "--data", str(prepared_builtin), "--out", str(runs),
+           "--trials", "6", *TUNE_FLAGS]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.Popen(cmd, start_new_session=True, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 400
+    while time.time() < deadline and proc.poll() is None:
+        progress = list((runs / EXPERIMENT).glob("trial_*/progress.csv")) if (runs / EXPERIMENT).exists() else []
+        if len(progress) >= 3:  # trials under way: kill the driver mid-search
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (runs / "trials.csv").exists()
+    resumed = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "resuming" in resumed.stdout
+    table = pd.read_csv(runs / "trials.csv")
+    assert len(table) == 6 and table["trial_id"].is_unique
+    states = [t.state for t in _study(runs).trials]
+    assert len(states) == 6 and optuna.trial.TrialState.RUNNING not in states
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ray_job_submit_runs_jobs_tune_to_succeeded(prepared_builtin: Path, tmp_path: Path) -> None:
+    """A real `ray start --head` cluster on 127.0.0.1 and a real `ray job submit` of jobs/tune.py."""
+    ray_bin = Path(sys.executable).parent / "ray"
+    gcs, dash = _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", f"--port={gcs}", "--num-cpus=2",
+                             "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
+                             f"--temp-dir={tmp_path / 'ray'}"],
+                            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        address = f"http://127.0.0.1:{dash}"
+        for _ in range(120):
+            ok = subprocess.run([str(ray_bin), "job", "list", "--address", address], env=env, capture_output=True)
+            if ok.returncode == 0:
+                break
+            time.sleep(1)
+        runs = tmp_path / "runs"
+        job = subprocess.run(
+            [str(ray_bin), "job", "submit", "--address", address, "--working-dir", str(REPO), "--",
+             "python", "jobs/tune.py", "--data", str(prepared_builtin), "--out", str(runs), "--trials", "2",
+             *TUNE_FLAGS],
+            env=env, capture_output=True, text=True, timeout=600)
+        assert "SUCCEEDED" in job.stdout, job.stdout[-3000:] + job.stderr[-3000:]
+        assert len(pd.read_csv(runs / "trials.csv")) == 2
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        head.wait(timeout=60)
