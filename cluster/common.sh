@@ -1,6 +1,11 @@
 # Shared by the cluster scripts: which ray, the token, and the versions every node must share.
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [ -x "$repo/.venv/bin/ray" ]; then RAY="$repo/.venv/bin/ray"; PY="$repo/.venv/bin/python"; else RAY=ray; PY=python3; fi
+if [ -x "$repo/.venv/bin/ray" ]; then
+  export PATH="$repo/.venv/bin:$PATH"  # jobs' `python` must be the pinned install, on every node
+  RAY="$repo/.venv/bin/ray"; PY="$repo/.venv/bin/python"
+else
+  RAY=ray; PY=python3
+fi
 export RAY_AUTH_MODE=token
 export RAY_AUTH_TOKEN_PATH=${RAY_AUTH_TOKEN_PATH:-$HOME/.ray/auth_token}
 

@@ -2,7 +2,7 @@
 # Start the head of a sonovis Ray cluster on this machine, with token authentication.
 #
 #   cluster/start-head.sh --ip 192.168.1.10 [--num-cpus 2] [--port 6379] [--dashboard-port 8265]
-#                         [--dashboard-host 127.0.0.1] [--temp-dir DIR] [--block]
+#                         [--dashboard-host 127.0.0.1] [--agent-port 52365] [--temp-dir DIR] [--block]
 #
 # Unauthenticated Ray clusters have been taken over in the wild: the job API runs arbitrary
 # code. So this script always starts Ray with RAY_AUTH_MODE=token and a random token kept in
@@ -10,7 +10,7 @@
 # (it then still requires the token).
 set -euo pipefail
 
-ip=127.0.0.1 port=6379 dash_port=8265 dash_host=127.0.0.1 cpus="" temp_dir="" block=""
+ip=127.0.0.1 port=6379 dash_port=8265 dash_host=127.0.0.1 agent_port=52365 cpus="" temp_dir="" block=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --ip) ip=$2; shift 2 ;;
@@ -18,6 +18,7 @@ while [ $# -gt 0 ]; do
     --num-cpus) cpus=$2; shift 2 ;;
     --dashboard-port) dash_port=$2; shift 2 ;;
     --dashboard-host) dash_host=$2; shift 2 ;;
+    --agent-port) agent_port=$2; shift 2 ;;  # the node's job agent; change it to run two clusters on one machine
     --temp-dir) temp_dir=$2; shift 2 ;;
     --block) block=--block; shift ;;
     *) echo "start-head.sh: unknown option $1" >&2; exit 2 ;;
@@ -30,7 +31,7 @@ ensure_token
 versions=$(cluster_versions)
 
 args=(--head --node-ip-address="$ip" --port="$port" --dashboard-host="$dash_host" --dashboard-port="$dash_port"
-      --include-dashboard=true)
+      --dashboard-agent-listen-port="$agent_port" --include-dashboard=true)
 [ -n "$cpus" ] && args+=(--num-cpus="$cpus")
 [ -n "$temp_dir" ] && args+=(--temp-dir="$temp_dir")
 

@@ -72,6 +72,26 @@ def cmd_demo(args: argparse.Namespace) -> None:
     run_demo(Path(_abs(args.out)), trials=args.trials, address=args.address)
 
 
+def cmd_translate(args: argparse.Namespace) -> None:
+    from sonovis.translate import matches_table, translate, write_html
+
+    audio = Path(_abs(args.audio)) if args.audio else None
+    matches = translate(_abs(args.checkpoint), _abs(args.data), audio=audio, say=args.say, tts=args.tts,
+                        k=args.k, split=args.split)
+    query = args.say if args.say is not None else str(audio)
+    print(matches_table(matches, query))
+    if args.html:
+        print(f"wrote {write_html(matches, _abs(args.html), query)}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from sonovis.report import write_report
+
+    out = write_report(Path(_abs(args.runs)), Path(_abs(args.out)) if args.out else None,
+                       Path(_abs(args.data)) if args.data else None)
+    print(f"wrote {out}")
+
+
 def cmd_config(args: argparse.Namespace) -> None:
     settings = _settings(args, [])
     print(json.dumps({"prepare": to_dict(prepare_config(settings)), "experiment": to_dict(experiment_config(settings)),
@@ -123,6 +143,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True)
     p.add_argument("--split", default="dev")
     p.add_argument("--json", action="store_true")
+
+    p = verb("translate", cmd_translate, "a spoken sentence -> the images it describes, by a trained model",
+             config=False)
+    p.add_argument("checkpoint", help="model.pt, or the folder holding it (e.g. runs/best)")
+    p.add_argument("--data", required=True, help="the prepared folder the model was trained on")
+    query = p.add_mutually_exclusive_group(required=True)
+    query.add_argument("--audio", help="an audio file: wav, mp3, flac, ...")
+    query.add_argument("--say", help="a sentence to synthesise and look up")
+    p.add_argument("--tts", choices=["espeak", "gtts"], default="espeak", help="the voice for --say")
+    p.add_argument("-k", type=int, default=5, help="how many images to show")
+    p.add_argument("--split", default="dev", help="gallery: prepared split(s), e.g. dev or train,dev")
+    p.add_argument("--html", help="also write a page with thumbnails and every caption")
+
+    p = verb("report", cmd_report, "one self-contained HTML page about a search, finished or running",
+             config=False)
+    p.add_argument("runs", help="the runs folder of `sonovis tune --out`")
+    p.add_argument("--out", help="default: <runs>/report.html")
+    p.add_argument("--data", help="the prepared folder: adds translate examples with images")
 
     verb("config", cmd_config, "print the settings a config file and --set give")
     return parser

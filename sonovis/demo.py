@@ -1,12 +1,13 @@
 """``sonovis demo``: the product's main job, end to end on the built-in corpus, sized for a 2-core machine.
 
 prepare (Ray Data) -> search (Ray Tune: TPE + ASHA) -> the best model scored on the
-held-out test split -> summary table. Every stage is the same library call the
+held-out test split -> HTML report -> summary table. Every stage is the same library call the
 individual verbs make; only the sizes below are the demo's own.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Callable
@@ -14,6 +15,7 @@ from typing import Callable
 from sonovis.config import CorpusConfig, ExperimentConfig, ModelConfig, PrepareConfig, SearchConfig, TrainConfig
 from sonovis.evaluate import evaluate_checkpoint, metrics_text
 from sonovis.prepare import prepare
+from sonovis.report import write_report
 from sonovis.search import run_search
 from sonovis.table import format_table
 
@@ -41,12 +43,15 @@ def run_demo(out: Path, trials: int = 12, address: str | None = None, echo: Call
                           space=DEMO_SPACE)
     outcome = run_search(search, base, prepared, out / "runs", address=address, echo=echo)
     test = evaluate_checkpoint(outcome.best_checkpoint, prepared, "test")
+    (out / "runs" / "test_metrics.json").write_text(json.dumps(test, indent=1))
     echo(metrics_text(test))
+    report = write_report(out / "runs", data_path=prepared)
     echo(format_table(
         ["stage", "result"],
         [["prepared", str(prepared)], ["trials (stopped early)", f"{outcome.trials} ({outcome.stopped_early})"],
          ["best dev s2i R@10", outcome.best_metrics.get("s2i_r10", 0.0)],
          ["test s2i R@10 / i2s R@10", f"{test['s2i']['r10']:.1f} / {test['i2s']['r10']:.1f}"],
-         ["best checkpoint", outcome.best_checkpoint], ["minutes", (time.time() - started) / 60]],
+         ["best checkpoint", outcome.best_checkpoint], ["report", str(report)],
+         ["minutes", (time.time() - started) / 60]],
         title="sonovis demo"))
     return test

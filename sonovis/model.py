@@ -260,11 +260,14 @@ class SonovisModel(nn.Module):
 
     def losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One loss per active pair, ``"cmd"`` when denoising is on and training, and their ``"total"``."""
+        denoise = self.cmd is not None and self.training
+        if not denoise and not any("speech" in pair for pair in self.cfg.pairs):
+            out = self._pair_losses(None, batch)  # text-image only: a speech pass would train nothing
+            return {**out, "total": sum(out.values())}
         size = batch.speech.shape[0]
         views, view_lengths, long_rows = self._views(
             self.speech.normalise(batch.speech, batch.speech_lengths), batch.speech_lengths
         )
-        denoise = self.cmd is not None and self.training
         if denoise:
             if batch.image_grid is None:
                 raise ConfigError("model.cmd_weight > 0 needs batches with image grid features")
@@ -281,14 +284,14 @@ class SonovisModel(nn.Module):
         out["total"] = total
         return out
 
-    def _pair_losses(self, speech: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
+    def _pair_losses(self, speech: torch.Tensor | None, batch: Batch) -> dict[str, torch.Tensor]:
         """InfoNCE for each configured pair; utterance and caption are 1:1, both point into the images."""
         embeddings = {"speech": speech, "image": self.encode_image(batch.image_pooled)}
         if self.text is not None:
             if batch.text is None or batch.text_lengths is None:
                 raise ConfigError(f"model.pairs = {list(self.cfg.pairs)} needs batches with caption text")
             embeddings["text"] = self.encode_text(batch.text, batch.text_lengths)
-        one_to_one = torch.arange(speech.shape[0], device=speech.device)
+        one_to_one = torch.arange(batch.image_index.shape[0], device=batch.image_index.device)
         out = {}
         for pair in self.cfg.pairs:
             first, second = pair.split("-")

@@ -1,8 +1,9 @@
 """Joining a Ray cluster or starting a private local one — the one place that decides how.
 
 Ray's internal gRPC servers listen on every interface whatever address it is given,
-so what keeps a local Ray private is token authentication (``RAY_AUTH_MODE=token``,
-set here unless the user chose otherwise); the dashboard and job API bind to 127.0.0.1.
+so what keeps a local Ray private is token authentication, which Ray (>= 2.52) turns on
+for a new local cluster unless ``RAY_AUTH_MODE`` says otherwise; we warn when it does.
+The dashboard and job API bind to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ def connect(address: str | None = None, num_cpus: int | None = None, dashboard: 
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
-    os.environ.setdefault("RAY_AUTH_MODE", "token")
-    if os.environ["RAY_AUTH_MODE"] != "token":
-        print(f"warning: RAY_AUTH_MODE={os.environ['RAY_AUTH_MODE']}: Ray's ports accept anyone who can reach "
-              "this machine, and its job API runs arbitrary code", flush=True)
+    mode = os.environ.get("RAY_AUTH_MODE", "token")  # unset: Ray >= 2.52 turns token auth on for a local Ray
+    if mode != "token":
+        print(f"warning: RAY_AUTH_MODE={mode}: Ray's ports accept anyone who can reach this machine, "
+              "and its job API runs arbitrary code", flush=True)
     if address:
         ray.init(address=address, log_to_driver=True)
     else:

@@ -74,17 +74,27 @@ class PrunedAwareOptunaSearch(OptunaSearch):
 
     Stock OptunaSearch reports an early-stopped trial as COMPLETE with its low early score,
     so TPE would learn from truncated runs as if they were finished. As PRUNED (with every
-    epoch's value already reported as an intermediate value and the stopping epoch recorded),
-    TPE ranks it below finished trials and by how far it got, which is what it means.
+    epoch's value as an intermediate value and the stopping epoch recorded), TPE ranks it
+    below finished trials and by how far it got, which is what it means. Tune hands the
+    result that triggered a stop only to ``on_trial_complete``, so that epoch is reported here.
     """
 
     def __init__(self, *args: Any, max_epochs: int, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.max_epochs = max_epochs
+        self.reported: dict[str, int] = {}  # trial id -> last epoch told to Optuna
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        super().on_trial_result(trial_id, result)
+        self.reported[trial_id] = result["training_iteration"]
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        epochs = (result or {}).get("training_iteration", 0)
-        if error or not result or epochs >= self.max_epochs or trial_id in self._completed_trials:
+        if error or not result or SEARCH_METRIC not in result or trial_id in self._completed_trials:
+            return super().on_trial_complete(trial_id, result, error)
+        epochs = result["training_iteration"]
+        if self.reported.get(trial_id) != epochs:
+            self.on_trial_result(trial_id, result)
+        if epochs >= self.max_epochs:
             return super().on_trial_complete(trial_id, result, error)
         ot_trial = self._ot_trials[trial_id]
         ot_trial.set_user_attr("stopped_at_epoch", epochs)
@@ -179,8 +189,12 @@ def run_search(search: SearchConfig, base: ExperimentConfig, data_path: str | Pa
 
 
 def summarise(results: tune.ResultGrid, search: SearchConfig, runs: Path, echo: Callable[[str], None]) -> SearchOutcome:
-    table = results.get_dataframe(filter_metric=SEARCH_METRIC, filter_mode="max")
+    last = results.get_dataframe()  # each trial's last report: how far it got
+    best_of = results.get_dataframe(filter_metric=SEARCH_METRIC, filter_mode="max")
+    table = last.merge(best_of[["trial_id", SEARCH_METRIC, "training_iteration"]].rename(
+        columns={SEARCH_METRIC: f"best_{SEARCH_METRIC}", "training_iteration": "best_epoch"}), on="trial_id")
     table["stopped_early"] = table["training_iteration"] < search.max_epochs
+    table = table.sort_values(f"best_{SEARCH_METRIC}", ascending=False)
     table.to_csv(runs / "trials.csv", index=False)
     best = results.get_best_result(metric=SEARCH_METRIC, mode="max", scope="all")
     checkpoint = best.get_best_checkpoint(SEARCH_METRIC, "max")

@@ -59,3 +59,58 @@ def prepared_builtin(tmp_path_factory: pytest.TempPathFactory, ray_local, speech
                         speech=SpeechConfig(cache_dir=str(speech_cache)))
     prepare(cfg)
     return out
+
+
+@pytest.fixture
+def ray_temp_dir():
+    """A short folder for a separate Ray's --temp-dir: Ray's Unix sockets must fit in 107 bytes."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="sv-ray-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ray_head(tmp_path: Path, ray_temp_dir: Path):
+    """A separate cluster started by cluster/start-head.sh (token auth), ready to accept jobs.
+
+    Yields (dashboard URL, environment with the token) and stops the head afterwards.
+    """
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update(RAY_AUTH_TOKEN_PATH=str(tmp_path / "token" / "auth_token"), RAY_AUTH_MODE="token")
+    dash = free_port()
+    head = subprocess.Popen([str(REPO / "cluster" / "start-head.sh"), "--port", str(free_port()), "--dashboard-port",
+                             str(dash), "--agent-port", str(free_port()), "--num-cpus", "2", "--temp-dir", str(ray_temp_dir),
+                             "--block"],
+                            env=env, start_new_session=True, stdout=open(tmp_path / "head.log", "w"),
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{dash}"
+    ray = str(Path(sys.executable).parent / "ray")
+    try:
+        deadline = time.time() + 180
+        while True:  # the job agent comes up after the dashboard: wait until a job really runs
+            probe = subprocess.run([ray, "job", "submit", "--address", url, "--", "true"], env=env,
+                                   capture_output=True, text=True)
+            if probe.returncode == 0:
+                break
+            assert time.time() < deadline, (tmp_path / "head.log").read_text()[-3000:] + probe.stderr[-2000:]
+            time.sleep(2)
+        yield url, env
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        head.wait(timeout=90)

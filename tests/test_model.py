@@ -15,7 +15,7 @@ from sonovis.batches import Batch, pad_frames, pad_tokens
 from sonovis.config import ModelConfig
 from sonovis.errors import ConfigError
 from sonovis.metrics import retrieval_metrics
-from sonovis.model import SonovisModel
+from sonovis.model import Recurrent, SonovisModel
 from sonovis.text import UNK, Vocabulary, tokenize
 
 FEAT, IMAGE, GRID, VOCAB = 8, 16, 12, 30
@@ -118,11 +118,28 @@ def test_padding_never_changes_an_embedding(rnn: str, pooling: str, crop_frames:
             assert torch.allclose(alone[0], batched[row], atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_unpacked_recurrence_equals_packed_on_real_frames(kind: str) -> None:
+    """Reversing within each length must give exactly what pack_padded_sequence gives, padding or not."""
+    recurrent = Recurrent(kind, FEAT, 6, layers=1, bidirectional=True, dropout=0.0)
+    packed_rnn = (torch.nn.GRU if kind == "gru" else torch.nn.LSTM)(FEAT, 6, batch_first=True, bidirectional=True)
+    for name, value in recurrent.forward_layers[0].named_parameters():
+        getattr(packed_rnn, name).data.copy_(value)
+        getattr(packed_rnn, f"{name}_reverse").data.copy_(getattr(recurrent.backward_layers[0], name))
+    batch = synthetic_batch(images=3, per_image=2)
+    x, lengths = batch.speech, batch.speech_lengths
+    with torch.no_grad():
+        packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        expected = torch.nn.utils.rnn.pad_packed_sequence(packed_rnn(packed)[0], batch_first=True)[0]
+        assert torch.allclose(recurrent(x, lengths), expected, atol=1e-5)
+
+
 def test_convolutions_track_lengths_exactly() -> None:
-    encoder = build(rnn="none").speech
-    for length in range(1, 12):
-        states, lengths = encoder.frames(torch.randn(1, length, FEAT), torch.tensor([length]))
-        assert states.shape[1] == int(lengths[0]) == math.ceil(length / 4)
+    for layers in (2, 4):
+        encoder = build(rnn="none", conv_layers=layers).speech
+        for length in range(1, 40):
+            states, lengths = encoder.frames(torch.randn(1, length, FEAT), torch.tensor([length]))
+            assert states.shape[1] == int(lengths[0]) == math.ceil(length / 2**layers)
 
 
 def test_config_errors_name_the_problem() -> None:
@@ -224,6 +241,9 @@ def test_text_only_pair_still_embeds_text() -> None:
         assert torch.allclose(model.encode_text(padded, batch.text_lengths), text, atol=1e-6)
     assert text.shape == (8, TINY.embed_dim)
     assert torch.allclose(text.norm(dim=1), torch.ones(8))
+    losses = train_step(model, batch)
+    assert set(losses) == {"text-image", "total"}
+    assert all(p.grad is None for p in model.speech.parameters())  # no speech pass at all
 
 
 def test_long_utterances_fuse_a_crop_with_the_whole_utterance() -> None:
