@@ -19,7 +19,7 @@ from sonovis.report import write_report
 from sonovis.search import run_search
 from sonovis.table import format_table
 
-DEMO_IMAGES = (600, 200, 200)  # train/dev/test scenes: 5,000 spoken captions in all
+DEMO_IMAGES = (400, 100, 100)  # train/dev/test scenes: 3,000 spoken captions, sized for 10 minutes on 2 cores
 DEMO_EPOCHS = 6  # ASHA rungs at 1, 2 and 4 epochs with reduction factor 2
 # The demo searches a smaller space than the default: what moves recall most in a few epochs.
 DEMO_SPACE = {

@@ -60,13 +60,15 @@ def plan_shards(cfg: PrepareConfig, corpus: Corpus, out: Path) -> list[ShardPlan
     plans = []
     for n, start in enumerate(range(0, len(images), IMAGE_SHARD_ROWS)):
         chunk = [(image, split, path) for split, image, path in images[start : start + IMAGE_SHARD_ROWS]]
+        identity = [(image, split) for image, split, _ in chunk]  # not paths: a moved dataset is still done
         plans.append(ShardPlan("images", out / "images" / f"img-{n:05d}.parquet",
-                               _digest(img_settings, chunk), chunk))
+                               _digest(img_settings, identity), chunk))
     tasks = [(r, k) for r in rows for k in range(voices_per_caption(cfg))]
     for n, start in enumerate(range(0, len(tasks), cfg.shard_rows)):
         chunk = [[_row_dict(r), k] for r, k in tasks[start : start + cfg.shard_rows]]
+        identity = [(r.utterance_id, r.caption, r.split, k) for r, k in tasks[start : start + cfg.shard_rows]]
         plans.append(ShardPlan("utterances", out / "utterances" / f"utt-{n:05d}.parquet",
-                               _digest(utt_settings, chunk), chunk))
+                               _digest(utt_settings, identity), chunk))
     return plans
 
 

@@ -49,13 +49,13 @@ def ray_local():
 
 @pytest.fixture(scope="session")
 def prepared_builtin(tmp_path_factory: pytest.TempPathFactory, ray_local, speech_cache: Path) -> Path:
-    """A small built-in corpus prepared once: 80 train and 30 dev scenes, 550 spoken captions."""
+    """A small built-in corpus prepared once: 150 train and 30 dev scenes, 900 spoken captions."""
     from sonovis.config import CorpusConfig, PrepareConfig, SpeechConfig
     from sonovis.prepare import prepare
 
     out = tmp_path_factory.mktemp("prepared-builtin")
     cfg = PrepareConfig(out=str(out), shard_rows=200,
-                        corpus=CorpusConfig(kind="builtin", builtin_images=(80, 30, 30)),
+                        corpus=CorpusConfig(kind="builtin", builtin_images=(150, 30, 0)),
                         speech=SpeechConfig(cache_dir=str(speech_cache)))
     prepare(cfg)
     return out

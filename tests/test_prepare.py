@@ -26,7 +26,7 @@ def _shard_state(root: Path) -> dict[str, float]:
 
 def test_builtin_prep_schema_counts_and_features(prepared_builtin: Path) -> None:
     manifest = read_manifest(prepared_builtin)
-    assert manifest["counts"]["train"] == {"images": 80, "captions": 400, "utterances": 400, "skipped_utterances": 0}
+    assert manifest["counts"]["train"] == {"images": 150, "captions": 750, "utterances": 750, "skipped_utterances": 0}
     assert manifest["counts"]["dev"]["utterances"] == 150
     assert manifest["accounted"]["complete"]
     assert manifest["versions"]["ray"] and manifest["config"]["features"]["n_mfcc"] == 40
@@ -39,8 +39,8 @@ def test_builtin_prep_schema_counts_and_features(prepared_builtin: Path) -> None
     assert abs(first["n_frames"] / 100 - first["duration"]) < 0.05  # 10 ms hop
     data = load_prepared(prepared_builtin, with_grid=True)
     train = data.splits["train"]
-    assert train.pooled.shape == (80, 1280) and train.grid.shape == (80, 49, 1280)
-    assert train.features.shape[1] == 40 and len(train.offsets) == 401
+    assert train.pooled.shape == (150, 1280) and train.grid.shape == (150, 49, 1280)
+    assert train.features.shape[1] == 40 and len(train.offsets) == 751
     assert np.abs(train.pooled[0] - train.pooled[1]).max() > 0.1  # different images, different features
     assert len(set(train.voices)) > 10  # voices vary per utterance
     assert {str(i) for i in train.utterance_ids} == {f"{img}#{k}" for img in train.image_ids for k in range(5)}
@@ -60,7 +60,9 @@ def test_flickr8k_dev_prep_and_rerun_is_a_no_op(shared_flickr8k: Path, tmp_path:
     again = prepare(cfg, echo=lines.append)
     assert any("0 to make" in line for line in lines)
     assert _shard_state(tmp_path / "prep") == before  # nothing rewritten
-    assert again["shards"] == manifest["shards"] and again["stats"]["cache_hits"] == 100
+    assert again["shards"] == manifest["shards"]
+    elsewhere = prepare(PrepareConfig(**{**cfg.__dict__, "out": str(tmp_path / "again")}), echo=lines.append)
+    assert elsewhere["stats"]["cache_hits"] == 100 and elsewhere["stats"]["synthesised"] == 0  # no caption twice
 
 
 def test_bad_rows_are_counted_with_file_and_line(shared_flickr8k: Path, tmp_path: Path, ray_local,
@@ -97,7 +99,7 @@ def test_corrupt_shard_is_refused_then_redone(prepared_builtin: Path, tmp_path: 
     lines: list[str] = []
     prepare(from_dict(PrepareConfig, {**manifest["config"], "out": str(copy)}), echo=lines.append)
     assert any("1 to make" in line for line in lines), lines
-    assert len(load_prepared(copy).splits["train"].utterance_ids) == 400
+    assert len(load_prepared(copy).splits["train"].utterance_ids) == 750
 
 
 KILL_SCRIPT = """

@@ -27,12 +27,12 @@ def _run(cfg: ExperimentConfig, data, resume=None) -> list[dict[str, float]]:
 
 
 def test_training_learns_far_above_chance(data) -> None:
-    """30 dev scenes x 5 captions: chance s2i R@5 is 16.7 %; twelve epochs must reach at least 45 %."""
-    cfg = ExperimentConfig(model=SMALL.model, train=TrainConfig(epochs=12, batch_size=32, lr=2e-3))
+    """30 unseen dev scenes x 5 captions: chance R@5 is 16.7 %; twelve epochs must reach 35 % (seen: 47 %)."""
+    cfg = ExperimentConfig(model=SMALL.model, train=TrainConfig(epochs=12, batch_size=32, lr=1e-3))
     history = _run(cfg, data)
     assert history[-1]["train_loss"] < history[0]["train_loss"]
-    assert max(h["s2i_r5"] for h in history) >= 45.0, [round(h["s2i_r5"], 1) for h in history]
-    assert max(h["i2s_r5"] for h in history) >= 45.0
+    assert max(h["s2i_r5"] for h in history) >= 35.0, [round(h["s2i_r5"], 1) for h in history]
+    assert max(h["i2s_r5"] for h in history) >= 30.0, [round(h["i2s_r5"], 1) for h in history]
 
 
 def test_same_seed_same_metrics_and_resume_is_exact(data, tmp_path: Path) -> None:
