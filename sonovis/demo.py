@@ -19,8 +19,8 @@ from sonovis.report import write_report
 from sonovis.search import run_search
 from sonovis.table import format_table
 
-DEMO_IMAGES = (400, 100, 100)  # train/dev/test scenes: 3,000 spoken captions, sized for 10 minutes on 2 cores
-DEMO_EPOCHS = 6  # ASHA rungs at 1, 2 and 4 epochs with reduction factor 2
+DEMO_IMAGES = (300, 100, 100)  # train/dev/test scenes: 2,500 spoken captions, sized for 10 minutes on 2 cores
+DEMO_EPOCHS = 4  # ASHA rungs at 1 and 2 epochs with reduction factor 2
 # The demo searches a smaller space than the default: what moves recall most in a few epochs.
 DEMO_SPACE = {
     "train.lr": {"loguniform": [1e-4, 3e-3]},

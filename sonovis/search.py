@@ -9,6 +9,7 @@ object store however many trials it runs.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import socket
 import tempfile
@@ -55,6 +56,7 @@ def param_space(search: SearchConfig, base: ExperimentConfig) -> dict[str, Any]:
 
 def train_trial(config: dict[str, Any], data: Prepared) -> None:
     """One Tune trial: train, and report dev recall plus a checkpoint every epoch."""
+    logging.getLogger("ray.train").setLevel(logging.WARNING)  # not a line per checkpoint in the driver's log
     cfg = experiment_from_flat(config)
     resume = None
     if checkpoint := tune.get_checkpoint():

@@ -119,7 +119,7 @@ class Trainer:
     def evaluate(self, split_name: str) -> dict[str, float]:
         split = self.data.splits[split_name]
         emb = self.embed(split)
-        image_of = torch.from_numpy(split.image_of_utterance)
+        image_of = torch.from_numpy(np.array(split.image_of_utterance))  # a writable copy
         flat = flat_metrics(retrieval_metrics(emb["speech"], emb["image"], image_of))
         if "text" in emb:  # the text->image ceiling, when caption text is a modality
             text = retrieval_metrics(emb["text"], emb["image"], image_of)
