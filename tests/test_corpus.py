@@ -24,7 +24,7 @@ from sonovis.errors import ConfigError, InputError
 def shared() -> Path:
     root = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "flickr8k"
     if not root.is_dir():
-        pytest.skip(f"shared Flickr8k copy not found at {root}")
+        pytest.fail(f"shared Flickr8k copy not found at {root}")
     return root
 
 

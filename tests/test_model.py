@@ -32,7 +32,7 @@ def one_thread() -> None:
 def flickr8k() -> Path:
     root = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "flickr8k"
     if not (root / "captions.txt").is_file():
-        pytest.skip(f"{root}: shared Flickr8k data not present")
+        pytest.fail(f"{root}: shared Flickr8k data not present")
     return root
 
 
