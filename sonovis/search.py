@@ -32,6 +32,7 @@ from sonovis.table import format_table
 from sonovis.train import SEARCH_METRIC, fit, needs_grid, read_checkpoint
 
 EXPERIMENT = "search"  # Tune's folder under the storage path
+ORPHAN_REASON = "asked for by a search driver that stopped before the trial started"
 DOMAINS = {"loguniform": tune.loguniform, "uniform": tune.uniform, "randint": tune.randint}
 
 
@@ -85,6 +86,23 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         super().__init__(*args, **kwargs)
         self.max_epochs = max_epochs
         self.reported: dict[str, int] = {}  # trial id -> last epoch told to Optuna
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Reconcile the restored searcher with the study, which the killed driver kept writing to.
+
+        Trials the study finished after the searcher's last save are not told twice; trials asked
+        for after that save never reached Tune and are marked FAIL with the reason, so nothing is
+        left RUNNING and TPE ignores them.
+        """
+        super().restore(checkpoint_path)
+        finished = {t.number for t in self._ot_study.get_trials(deepcopy=False) if t.state.is_finished()}
+        self._completed_trials |= {tid for tid, t in self._ot_trials.items() if t.number in finished}
+        known = {t.number for t in self._ot_trials.values()}
+        for orphan in self._ot_study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.RUNNING]):
+            if orphan.number not in known:
+                live = optuna.Trial(self._ot_study, orphan._trial_id)
+                live.set_user_attr("orphaned", ORPHAN_REASON)
+                self._ot_study.tell(live, state=optuna.trial.TrialState.FAIL)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         super().on_trial_result(trial_id, result)

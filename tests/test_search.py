@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from sonovis.config import ExperimentConfig, ModelConfig, SearchConfig, TrainConfig
-from sonovis.search import EXPERIMENT, run_search
+from sonovis.search import EXPERIMENT, ORPHAN_REASON, PrunedAwareOptunaSearch, run_search
 from sonovis.shards import load_prepared
 from sonovis.train import load_checkpoint
 
@@ -77,8 +77,11 @@ def test_killed_driver_resumes_with_every_trial_once(prepared_builtin: Path, tmp
     assert "resuming" in resumed.stdout
     table = pd.read_csv(runs / "trials.csv")
     assert len(table) == 6 and table["trial_id"].is_unique
-    states = [t.state for t in _study(runs).trials]
-    assert len(states) == 6 and optuna.trial.TrialState.RUNNING not in states
+    trials = _study(runs).trials
+    told = [t for t in trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    assert len(told) == 6, [t.state for t in trials]
+    for t in trials:  # the rest were asked for by the killed driver and never ran: failed, with the reason
+        assert t in told or (t.state == optuna.trial.TrialState.FAIL and t.user_attrs["orphaned"] == ORPHAN_REASON)
 
 
 def test_ray_job_submit_runs_jobs_tune_to_succeeded(prepared_builtin: Path, tmp_path: Path, ray_head) -> None:
@@ -92,3 +95,24 @@ def test_ray_job_submit_runs_jobs_tune_to_succeeded(prepared_builtin: Path, tmp_
         env=env, capture_output=True, text=True, timeout=600)
     assert job.returncode == 0 and "succeeded" in job.stdout, job.stdout[-3000:] + job.stderr[-3000:]
     assert len(pd.read_csv(runs / "trials.csv")) == 2
+
+
+def test_restored_searcher_fails_orphans_and_does_not_retell_finished_trials(tmp_path: Path) -> None:
+    """What a driver killed between two searcher saves leaves in the study, made deterministic."""
+    def searcher() -> PrunedAwareOptunaSearch:
+        return PrunedAwareOptunaSearch(
+            space={"train.lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)}, metric="mean_recall", mode="max", max_epochs=3,
+            study_name=EXPERIMENT, storage=optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}"),
+            sampler=optuna.samplers.TPESampler(seed=0))
+
+    before = searcher()
+    before.suggest("a"), before.suggest("b")
+    before.save(str(tmp_path / "searcher.pkl"))  # Tune's periodic save
+    before.on_trial_complete("a", {"mean_recall": 10.0, "training_iteration": 3})  # after the save
+    before.suggest("c")  # asked for, then the driver dies before Tune records trial c
+    after = searcher()
+    after.restore(str(tmp_path / "searcher.pkl"))
+    after.on_trial_complete("a", {"mean_recall": 10.0, "training_iteration": 3})  # Tune reruns a: no second tell
+    after.on_trial_complete("b", {"mean_recall": 5.0, "training_iteration": 1})
+    states = {t.number: (t.state.name, t.user_attrs.get("orphaned")) for t in _study(tmp_path).trials}
+    assert states == {0: ("COMPLETE", None), 1: ("PRUNED", None), 2: ("FAIL", ORPHAN_REASON)}
