@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from sonovis.config import experiment_config, load_settings, prepare_config, search_config, to_dict
+from sonovis.config import ablate_config, experiment_config, load_settings, prepare_config, search_config, to_dict
 from sonovis.errors import SonovisError
 
 
@@ -59,10 +59,25 @@ def cmd_tune(args: argparse.Namespace) -> None:
                resume=args.resume, address=args.address)
 
 
+def cmd_ablate(args: argparse.Namespace) -> None:
+    extra = [f"ablate.seeds={args.seeds}"] if args.seeds else []
+    if args.epochs:
+        extra += [f"ablate.epochs={args.epochs}", f"search.max_epochs={args.epochs}"]
+    if args.trials:
+        extra.append(f"search.trials={args.trials}")
+    settings = _settings(args, extra)
+    if args.strategies:
+        from sonovis.strategies import compare_strategies as run
+    else:
+        from sonovis.ablate import run_ablation as run
+    run(ablate_config(settings), search_config(settings), experiment_config(settings), _abs(args.data),
+        _abs(args.out), address=args.address)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from sonovis.evaluate import evaluate_checkpoint, metrics_text
 
-    result = evaluate_checkpoint(_abs(args.checkpoint), _abs(args.data), args.split)
+    result = evaluate_checkpoint(_abs(args.checkpoint), _abs(args.data), args.split, by_voice=args.by_voice)
     print(json.dumps(result, indent=1) if args.json else metrics_text(result))
 
 
@@ -88,14 +103,16 @@ def cmd_report(args: argparse.Namespace) -> None:
     from sonovis.report import write_report
 
     out = write_report(Path(_abs(args.runs)), Path(_abs(args.out)) if args.out else None,
-                       Path(_abs(args.data)) if args.data else None)
+                       Path(_abs(args.data)) if args.data else None,
+                       Path(_abs(args.ablation)) if args.ablation else None)
     print(f"wrote {out}")
 
 
 def cmd_config(args: argparse.Namespace) -> None:
     settings = _settings(args, [])
     print(json.dumps({"prepare": to_dict(prepare_config(settings)), "experiment": to_dict(experiment_config(settings)),
-                      "search": to_dict(search_config(settings))}, indent=1))
+                      "search": to_dict(search_config(settings)), "ablate": to_dict(ablate_config(settings))},
+                     indent=1))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,11 +155,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the interrupted search in --out")
     p.add_argument("--address")
 
+    p = verb("ablate", cmd_ablate, "each paper's idea alone against the baseline, over seeds, as one Ray Tune grid; "
+             "or, with --strategies, search strategies at equal trials")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True, help="writes ablation.csv/json, or strategies.csv/json and strategies/")
+    p.add_argument("--seeds", type=int, help="seeds per arm (ablate.seeds)")
+    p.add_argument("--epochs", type=int, help="epochs per arm (ablate.epochs); with --strategies, search.max_epochs")
+    p.add_argument("--trials", type=int, help="with --strategies: trials per strategy (search.trials)")
+    p.add_argument("--strategies", action="store_true",
+                   help="compare tpe/random x asha/fifo on the [search] space instead (ablate.strategies)")
+    p.add_argument("--address")
+
     p = verb("evaluate", cmd_evaluate, "R@1/5/10 and median rank, speech->image and image->speech")
     p.add_argument("checkpoint")
     p.add_argument("--data", required=True)
     p.add_argument("--split", default="dev")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--by-voice", action="store_true", help="also speech->image recall per voice group (accent)")
 
     p = verb("translate", cmd_translate, "a spoken sentence -> the images it describes, by a trained model",
              config=False)
@@ -158,9 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb("report", cmd_report, "one self-contained HTML page about a search, finished or running",
              config=False)
-    p.add_argument("runs", help="the runs folder of `sonovis tune --out`")
+    p.add_argument("runs", help="the runs folder of `sonovis tune --out` (or of `sonovis ablate --out`)")
     p.add_argument("--out", help="default: <runs>/report.html")
     p.add_argument("--data", help="the prepared folder: adds translate examples with images")
+    p.add_argument("--ablation", help="a `sonovis ablate --out` folder whose tables to add (default: the runs folder)")
 
     verb("config", cmd_config, "print the settings a config file and --set give")
     return parser

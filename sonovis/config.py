@@ -38,10 +38,17 @@ class SpeechConfig:
         "en-gb-x-gbclan", "en-gb-x-gbcwmd",
     )
     variants: tuple[str, ...] = ("", "m1", "m3", "f1", "f2", "f4")  # espeak-ng voice variants ("" = none)
+    # voices = ["all"] / variants = ["all"] expand, when the engine is built, to every English
+    # espeak-ng voice / every `espeak-ng --voices=variant`: the widest spread without new packages.
     speed: tuple[int, int] = (140, 190)  # words per minute, drawn uniformly per utterance
     pitch: tuple[int, int] = (30, 70)  # espeak-ng pitch 0..99, drawn uniformly per utterance
     gtts_tlds: tuple[str, ...] = ("com", "co.uk", "com.au", "co.in", "ca", "ie")  # Google accents
     voices_per_caption: int = 1  # >1 speaks each caption with several different voices
+    # Leave voices out at prep time: substring patterns on a voice's label without speed/pitch
+    # (e.g. "en-gb-scotland", "+f" against "espeak:en-gb-scotland+f2"). Train speaks only with
+    # voice/variant pairs matching none, dev/test only with pairs matching one: a model is then
+    # scored on voices it never heard. () = every split draws from every voice.
+    holdout_voices: tuple[str, ...] = ()
     seed: int = 0  # voice draws depend only on (seed, utterance id): order- and worker-independent
     cache_dir: str = ""  # synthesised audio cache; default ~/.cache/sonovis/speech
 
@@ -71,9 +78,9 @@ class PrepareConfig:
 @dataclass
 class ModelConfig:
     conv_channels: int = 128
-    conv_layers: int = 2  # each halves the frame rate: 100 Hz MFCC -> 25 Hz into the recurrent layer
+    conv_layers: int = 3  # each halves the frame rate: 100 Hz MFCC -> 12.5 Hz into the recurrent layer
     rnn: str = "gru"  # gru | lstm | none (convolution only: fastest on one CPU)
-    hidden_size: int = 256
+    hidden_size: int = 128  # per direction; with 3 conv layers, 2x faster per step than 256 over 2 layers, and better per CPU-minute
     rnn_layers: int = 1
     bidirectional: bool = True
     pooling: str = "attention"  # attention | mean; both ignore padded frames
@@ -87,6 +94,9 @@ class ModelConfig:
     cmd_mask_ratio: float = 0.3  # fraction of MFCC frames masked for the denoising loss
     pairs: tuple[str, ...] = ("speech-image",)  # MCN: any of speech-image, speech-text, text-image
     text_dim: int = 256  # caption-text encoder width (only built when a pair involves text)
+    # Per-utterance mean/variance normalisation of the input, train and eval alike: removes
+    # channel and level differences between voices. Off only to measure what it is worth.
+    utterance_norm: bool = True
 
 
 @dataclass
@@ -99,6 +109,33 @@ class TrainConfig:
     threads: int = 1  # torch threads; a trial owns exactly one CPU
     eval_split: str = "dev"
     bucket_batches: int = 20  # length-sort pools of this many batches, so padding is small
+    # Train on the first N train images only (all their captions); 0 = all. Makes ablations and
+    # strategy comparisons affordable on a big prepared corpus without preparing a smaller copy;
+    # the eval split stays whole, so recalls stay on the same protocol.
+    limit_images: int = 0
+    # Leave voices out at training time, on any prepared folder: train utterances whose voice
+    # label contains a pattern (e.g. "en-gb-scotland", "+f") are dropped, and evaluation also
+    # reports heldout_* / seen_* metrics over the eval split's matching / other utterances.
+    holdout_voices: tuple[str, ...] = ()
+
+
+@dataclass
+class AugmentConfig:
+    """Training-only feature augmentation (sonovis/augment.py); every switch defaults to off."""
+
+    # SpecAugment time masks: spans of whole frames set to the utterance's mean frame.
+    time_masks: int = 0  # spans per utterance; 0 = off
+    time_mask_width: int = 20  # widest span in frames (0.2 s at 100 Hz: about a syllable)
+    # SpecAugment frequency masks: whole mel bins set to their mean over the utterance.
+    freq_masks: int = 0  # bands per utterance; 0 = off. Needs n_mfcc == n_mels (an invertible DCT)
+    freq_mask_width: int = 6  # widest band in mel bins (of 40 by default)
+    speed: float = 0.0  # tempo factor drawn from [1 - speed, 1 + speed]; lengths change by 1/factor
+    vtlp: float = 0.0  # vocal-tract-length warp of the mel axis by a factor in [1 - vtlp, 1 + vtlp]
+    # Additive noise at an SNR drawn from [low, high] dB, in the mel power domain; () = off.
+    noise_snr_db: tuple[float, ...] = ()
+    # Random gain drawn from [-gain_db, +gain_db]. With model.utterance_norm on it is a no-op
+    # on MFCC and log-mel (the per-utterance mean removes it); it matters with noise or norm off.
+    gain_db: float = 0.0
 
 
 @dataclass
@@ -107,6 +144,7 @@ class ExperimentConfig:
 
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # flat keys augment.*: searchable
 
 
 @dataclass
@@ -116,6 +154,9 @@ class SearchConfig:
     grace_period: int = 2  # epochs every trial gets before ASHA may stop it
     reduction_factor: int = 3
     searcher: str = "tpe"  # tpe | random
+    # Trials TPE samples at random before it models anything (Optuna's default, fine for 50 trials);
+    # lower it when comparing TPE with random sampling at a dozen trials, or the two are the same.
+    startup_trials: int = 10
     scheduler: str = "asha"  # asha | fifo (no early stopping)
     reserved_cpus: int = 0  # CPUs per cluster left free of trials (e.g. for the driver)
     max_failures: int = 3  # retries per trial after a crash or a lost node, from its last checkpoint
@@ -138,6 +179,30 @@ DEFAULT_SPACE: dict[str, dict[str, list]] = {
     "model.learnable_temperature": {"choice": [False, True]},
     "model.cmd_weight": {"choice": [0.0, 0.1, 0.5]},
     "model.pairs": {"choice": [["speech-image"], ["speech-image", "speech-text", "text-image"]]},
+}
+
+
+@dataclass
+class AblateConfig:
+    """``sonovis ablate``: what each paper's idea is worth here, and what each search strategy costs."""
+
+    seeds: int = 3  # runs per arm: a difference smaller than the spread over seeds is no finding
+    epochs: int = 6  # every arm trains exactly this long (no early stopping): equal budgets
+    # Arm -> overrides of flat ExperimentConfig keys on the base config; "baseline" is compared against.
+    arms: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(DEFAULT_ARMS))
+    # Strategies compared on the [search] space at equal trials: searcher+scheduler.
+    strategies: tuple[str, ...] = ("tpe+asha", "random+asha", "tpe+fifo", "random+fifo")
+    target_metric: str = "s2i_r10"  # the dev recall a strategy must reach ...
+    target: float = 25.0  # ... and its value: the project's quality bar (benchmarks/quality.py)
+
+
+DEFAULT_ARMS: dict[str, dict[str, Any]] = {
+    "baseline": {},
+    "cmd": {"model.cmd_weight": 0.5},  # cross-modal denoising at the largest weight the search tries
+    "learnable_temperature": {"model.learnable_temperature": True},  # CLAP
+    # CLAP crops: 2 s at 100 frames/s is shorter than ~90% of espeak's Flickr8k captions (median 3.2 s).
+    "crops": {"model.crop_frames": 200},
+    "tri_modal": {"model.pairs": ["speech-image", "speech-text", "text-image"]},  # MCN
 }
 
 
@@ -274,7 +339,7 @@ def experiment_from_flat(flat: dict[str, Any]) -> ExperimentConfig:
     return from_dict(ExperimentConfig, unflatten(flat), where="trial config")
 
 
-# --- the sections of one TOML file ([corpus] [speech] [features] [prepare] [model] [train] [search]) ---
+# --- the sections of one TOML file: [corpus] [speech] [features] [prepare] [model] [train] [augment] [search] [ablate]
 
 
 def load_settings(path: str | Path | None, overrides: list[str] = ()) -> dict[str, Any]:
@@ -290,8 +355,13 @@ def prepare_config(settings: dict[str, Any]) -> PrepareConfig:
 
 
 def experiment_config(settings: dict[str, Any]) -> ExperimentConfig:
-    return from_dict(ExperimentConfig, {k: settings.get(k, {}) for k in ("model", "train")}, where="settings")
+    sections = ("model", "train", "augment")
+    return from_dict(ExperimentConfig, {k: settings.get(k, {}) for k in sections}, where="settings")
 
 
 def search_config(settings: dict[str, Any]) -> SearchConfig:
     return from_dict(SearchConfig, settings.get("search", {}), where="search settings")
+
+
+def ablate_config(settings: dict[str, Any]) -> AblateConfig:
+    return from_dict(AblateConfig, settings.get("ablate", {}), where="ablate settings")

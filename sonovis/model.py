@@ -5,7 +5,8 @@ Design choices that are not obvious from the code:
 * Speech input is normalised per utterance over its valid frames (fixed mean/variance, then
   a learned per-feature affine): no batch statistics, so train and eval behave alike and
   padding never changes a result. The convolutions use LayerNorm over channels for the
-  same reason, and padded positions are re-zeroed after every layer.
+  same reason, and padded positions are re-zeroed after every layer. ``model.utterance_norm
+  = false`` skips the fixed normalisation (train and eval alike).
 * CLAP long audio (``crop_frames > 0``): an utterance longer than the crop is seen twice, as
   a crop (random in training, centred in eval) and as a global view of the *whole*
   utterance resampled to ``crop_frames``; the two pooled vectors are averaged. Nothing is cut.
@@ -82,6 +83,7 @@ class SpeechEncoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig, feat_dim: int):
         super().__init__()
+        self.utterance_norm = cfg.utterance_norm
         self.input_scale = nn.Parameter(torch.ones(feat_dim))
         self.input_shift = nn.Parameter(torch.zeros(feat_dim))
         widths = [feat_dim] + [cfg.conv_channels] * cfg.conv_layers
@@ -103,13 +105,15 @@ class SpeechEncoder(nn.Module):
     def subsampling(self) -> int:
         return CONV_STRIDE ** len(self.convs)
 
-    @staticmethod
-    def normalise(speech: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def normalise(self, speech: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Per-utterance, per-feature zero mean / unit variance over valid frames; padding stays 0.
 
         Parameter-free on purpose: it is also the space the denoising loss reconstructs in, so
-        its target cannot drift, and MFCC c0's large scale does not dominate the error.
+        its target cannot drift, and MFCC c0's large scale does not dominate the error. Applied
+        in training and evaluation alike; with ``utterance_norm`` off the frames pass unchanged.
         """
+        if not self.utterance_norm:
+            return speech
         valid = frame_mask(lengths, speech.shape[1]).unsqueeze(-1).to(speech.dtype)
         count = lengths.clamp(min=1)[:, None].to(speech.dtype)
         mean = (speech * valid).sum(dim=1) / count

@@ -29,6 +29,7 @@ from sonovis.extract import Extractor, UtteranceTask
 from sonovis.ray_runtime import cluster_cpus, connect
 from sonovis.shards import finished_shard, write_atomic_bytes, write_shard
 from sonovis.table import format_table
+from sonovis.voices import split_voice_counts
 
 IMAGE_SHARD_ROWS = 256  # ~35 MB of grids a shard; a backbone pass over it takes ~15 s on one CPU
 LIBRARIES = ("torch", "torchaudio", "timm", "ray", "pyarrow", "gTTS", "numpy")
@@ -52,7 +53,8 @@ def _digest(*parts: Any) -> str:
 
 def plan_shards(cfg: PrepareConfig, corpus: Corpus, out: Path) -> list[ShardPlan]:
     """Every shard of the output, in a deterministic order (images first: they are the slow ones)."""
-    speech = {k: v for k, v in to_dict(cfg.speech).items() if k != "cache_dir"}
+    # holdout_voices only when set: folders prepared before the field existed stay finished.
+    speech = {k: v for k, v in to_dict(cfg.speech).items() if k != "cache_dir" and (k != "holdout_voices" or v)}
     utt_settings = _digest(speech, to_dict(cfg.features), "utterances-v1")
     img_settings = _digest(cfg.features.backbone, "images-v1")
     rows = sorted(corpus.rows, key=lambda r: (r.split, r.image_id, r.caption_index))
@@ -182,8 +184,11 @@ def build_manifest(cfg: PrepareConfig, corpus: Corpus, plans: list[ShardPlan], d
     voices: dict[str, dict[str, int]] = {}
     import pyarrow.parquet as pq  # only the small voice columns, to account for every voice
 
+    utt_splits, utt_voices = [], []
     for entry in shards["utterances"]:
-        table = pq.read_table(out / entry["path"], columns=["split", "voice_group"])
+        table = pq.read_table(out / entry["path"], columns=["split", "voice", "voice_group"])
+        utt_splits += table.column("split").to_pylist()
+        utt_voices += table.column("voice").to_pylist()
         for split, group in zip(table.column("split").to_pylist(), table.column("voice_group").to_pylist()):
             voices.setdefault(split, {}).setdefault(group, 0)
             voices[split][group] += 1
@@ -204,6 +209,7 @@ def build_manifest(cfg: PrepareConfig, corpus: Corpus, plans: list[ShardPlan], d
                       "complete": made + synth_skips == expected},
         "skipped": skipped,
         "voices": voices,
+        "holdout_voices": split_voice_counts(utt_splits, utt_voices, cfg.speech.holdout_voices),
         "shards": shards,
         "stats": {**{k: round(v, 2) for k, v in stats.items()}, "wall_seconds": round(seconds, 1)},
     }
@@ -216,6 +222,11 @@ def summary_table(manifest: dict[str, Any]) -> str:
     stats = manifest["stats"]
     table = format_table(["split", "images", "captions", "utterances", "skipped", "voice groups"], rows,
                          title="prepared")
+    holdout, held = manifest["holdout_voices"], ""
+    if holdout["patterns"]:
+        sides = ", ".join(f"{split} {c['heldout']} held out / {c['seen']} other"
+                          for split, c in holdout["by_split"].items())
+        held = f"\nutterances in held-out voices {holdout['patterns']}: {sides}"
     return (f"{table}\nbad corpus rows: {len(manifest['skipped']) - acc['skipped_utterances']}   "
             f"synthesised: {int(stats.get('synthesised', 0))}   from cache: {int(stats.get('cache_hits', 0))}   "
-            f"every row accounted for: {'yes' if acc['complete'] else 'NO'}   wall: {stats['wall_seconds']}s")
+            f"every row accounted for: {'yes' if acc['complete'] else 'NO'}   wall: {stats['wall_seconds']}s{held}")

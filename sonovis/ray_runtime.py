@@ -3,7 +3,9 @@
 Ray's internal gRPC servers listen on every interface whatever address it is given,
 so what keeps a local Ray private is token authentication, which Ray (>= 2.52) turns on
 for a new local cluster unless ``RAY_AUTH_MODE`` says otherwise; we warn when it does.
-The dashboard and job API bind to 127.0.0.1.
+The dashboard and job API bind to 127.0.0.1. Without an address, ``ray.init`` would join
+the most recent cluster started on this machine (even a dead one, and then hang); a
+private local Ray has to be asked for explicitly.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ def connect(address: str | None = None, num_cpus: int | None = None, dashboard: 
         ray.init(address=address, log_to_driver=True)
     else:
         ray.init(
+            address="local",  # never the last `ray start` cluster of this machine, which Ray would otherwise join
             num_cpus=num_cpus,
             include_dashboard=dashboard,
             dashboard_host="127.0.0.1",

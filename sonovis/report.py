@@ -33,6 +33,7 @@ LEGEND_TRIALS = 8  # learning curves named in the legend: the best ones
 EXAMPLES = 3  # translate examples, when the prepared data is given
 MIN_IMPORTANCE_TRIALS = 4  # finished trials before parameter importance means anything
 RUNNING_STATES = {"RUNNING", "PENDING", "PAUSED"}  # Tune's trial states for a trial not yet over
+ABLATE_TABLES = ("ablation", "strategies")  # <name>.json files `sonovis ablate` writes, each with a table
 STATUS_COLOURS = {"finished": "tab:green", "stopped early": "tab:orange", "running": "tab:blue", "errored": "tab:red"}
 
 
@@ -59,14 +60,18 @@ class Trial:
         return float(first["timestamp"] - first["time_total_s"]), float(last["timestamp"])
 
 
-def write_report(run_dir: Path, out: Path | None = None, data_path: Path | None = None) -> Path:
-    """Write ``out`` (default ``<run_dir>/report.html``) and return its path."""
+def write_report(run_dir: Path, out: Path | None = None, data_path: Path | None = None,
+                 ablation_dir: Path | None = None) -> Path:
+    """Write ``out`` (default ``<run_dir>/report.html``) and return its path; the tables of
+    ``sonovis ablate`` are added from ``ablation_dir`` (default ``run_dir``) when it holds them."""
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir / "report.html"
     best = _read_json(run_dir / "best.json")
     trials = read_trials(run_dir / "search", search_over=best is not None)
     study = _load_study(run_dir / "optuna.db")
-    sections = [
+    saved = [(key, doc) for key in ABLATE_TABLES if (doc := _read_json(Path(ablation_dir or run_dir) / f"{key}.json"))]
+    searched = not saved or (run_dir / "search").is_dir()  # else an ablate folder alone: just its tables
+    sections = [] if not searched else [
         ("leaderboard", "Leaderboard", _leaderboard(trials)),
         ("curves", "Learning curves", _figure_or_note(trials, _curves_figure)),
         ("importance", "Parameter importance", _importance(study)),
@@ -75,16 +80,18 @@ def write_report(run_dir: Path, out: Path | None = None, data_path: Path | None 
         ("timeline", "Trials per node and over time", _figure_or_note(trials, _timeline_figure)),
         ("best", "Best model", _best_model(best, _read_json(run_dir / "test_metrics.json"))),
     ]
+    sections += [(key, doc["table"]["title"], _saved_table(doc["table"])) for key, doc in saved]
     if data_path is not None:
         sections.append(("examples", "Translate examples (dev captions spoken by espeak-ng)",
                          _examples(run_dir, Path(data_path))))
     body = "".join(f'<section id="{key}"><h2>{title}</h2>{content}</section>' for key, title, content in sections)
-    state = "finished" if best is not None else "running (or stopped before the end)"
+    state = ("search finished" if best is not None else "search running (or stopped before the end)"
+             if searched else "ablation tables")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>sonovis search report</title>"
                    f"<style>{PAGE_CSS}{MATCH_CSS}</style></head><body><h1>sonovis search report</h1>"
                    f"<p class='meta'>{html.escape(str(run_dir.resolve()))} &middot; {len(trials)} trials "
-                   f"&middot; search {state}</p>{body}</body></html>")
+                   f"&middot; {state}</p>{body}</body></html>")
     return out
 
 
@@ -319,6 +326,13 @@ def _examples(run_dir: Path, data_path: Path) -> str:
         return _note(f"Translate examples unavailable: {str(err).splitlines()[0]}")
     return (f"<p>Each query is a dev caption spoken by espeak-ng and matched against all "
             f"{len(gallery.image_ids)} dev images.</p>" + "".join(parts))
+
+
+def _saved_table(table: dict[str, Any]) -> str:
+    """A table ``sonovis ablate`` saved (headers, rows, note), as it printed it."""
+    board = pd.DataFrame(table["rows"], columns=table["headers"]).to_html(
+        index=False, float_format=lambda v: f"{v:.1f}", border=0, classes="board")
+    return f'<p>{html.escape(table["note"])}</p><div class="wide">{board}</div>'
 
 
 def _figure_or_note(trials: list[Trial], make: Callable[[list[Trial]], Figure]) -> str:

@@ -65,10 +65,10 @@ def train_trial(config: dict[str, Any], data: Prepared) -> None:
             resume = read_checkpoint(Path(folder) / "model.pt")
     where = {"node_id": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname(),
              "resumed_from_epoch": resume["epoch"] if resume else 0}  # >0: restarted after a failure
-    for result in fit(cfg, data, resume):
+    for result in fit(cfg, data, resume):  # wall_time: orders concurrent trials' epochs (Tune's timestamp is whole s)
         with tempfile.TemporaryDirectory() as folder:
             result.trainer.save(Path(folder) / "model.pt")
-            tune.report({**result.metrics, "epoch": result.epoch, **where},
+            tune.report({**result.metrics, "epoch": result.epoch, "wall_time": time.time(), **where},
                         checkpoint=tune.Checkpoint.from_directory(folder))
 
 
@@ -138,10 +138,10 @@ class TrialLog(tune.Callback):
                   f"s2i R@10 {last.get('s2i_r10', float('nan')):.1f}  ({time.time() - self.t0:.0f}s)", flush=True)
 
 
-def make_tuner(search: SearchConfig, base: ExperimentConfig, data: Prepared, runs: Path) -> tune.Tuner:
-    storage = search.storage_path or str(runs)
-    sampler = (optuna.samplers.TPESampler(seed=search.seed) if search.searcher == "tpe"
-               else optuna.samplers.RandomSampler(seed=search.seed))
+def make_tuner(search: SearchConfig, base: ExperimentConfig, trial: Any, runs: Path) -> tune.Tuner:
+    """The search's Tuner; ``trial`` comes from ``trainable``, built once so the data enters the object store once."""
+    sampler = (optuna.samplers.TPESampler(seed=search.seed, n_startup_trials=search.startup_trials)
+               if search.searcher == "tpe" else optuna.samplers.RandomSampler(seed=search.seed))
     searcher = PrunedAwareOptunaSearch(
         sampler=sampler, seed=search.seed, max_epochs=search.max_epochs, study_name=EXPERIMENT,
         storage=optuna.storages.RDBStorage(f"sqlite:///{runs / 'optuna.db'}"),  # optuna-dashboard reads it
@@ -149,22 +149,35 @@ def make_tuner(search: SearchConfig, base: ExperimentConfig, data: Prepared, run
     scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=search.max_epochs,
                                grace_period=search.grace_period, reduction_factor=search.reduction_factor)
                  if search.scheduler == "asha" else FIFOScheduler())
-    concurrency = max(1, cluster_cpus() - search.reserved_cpus)
     return tune.Tuner(
-        trainable(data),
+        trial,
         param_space=param_space(search, base),
-        tune_config=tune.TuneConfig(metric=SEARCH_METRIC, mode="max", search_alg=searcher, scheduler=scheduler,
-                                    num_samples=search.trials, max_concurrent_trials=concurrency,
-                                    trial_dirname_creator=trial_folder),
-        run_config=tune.RunConfig(
-            name=EXPERIMENT, storage_path=storage, verbose=0,
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=search.keep_checkpoints,
-                                                    checkpoint_score_attribute=SEARCH_METRIC,
-                                                    checkpoint_score_order="max"),
-            failure_config=tune.FailureConfig(max_failures=search.max_failures),
-            callbacks=[TrialLog(search.trials, search.max_epochs)],
-        ),
+        tune_config=tune_config(search, search_alg=searcher, scheduler=scheduler, num_samples=search.trials),
+        run_config=run_config(search, runs, EXPERIMENT, TrialLog(search.trials, search.max_epochs)),
     )
+
+
+def tune_config(search: SearchConfig, **kwargs: Any) -> tune.TuneConfig:
+    """The one place the metric and its mode are declared, for searches and ablation grids alike."""
+    return tune.TuneConfig(metric=SEARCH_METRIC, mode="max", max_concurrent_trials=concurrency(search),
+                           trial_dirname_creator=trial_folder, **kwargs)
+
+
+def run_config(search: SearchConfig, runs: Path, name: str, log: tune.Callback) -> tune.RunConfig:
+    """Where Tune writes experiment ``name``, which checkpoints it keeps and how often a trial may fail."""
+    return tune.RunConfig(
+        name=name, storage_path=search.storage_path or str(runs), verbose=0,
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=search.keep_checkpoints,
+                                                checkpoint_score_attribute=SEARCH_METRIC,
+                                                checkpoint_score_order="max"),
+        failure_config=tune.FailureConfig(max_failures=search.max_failures),
+        callbacks=[log],
+    )
+
+
+def concurrency(search: SearchConfig) -> int:
+    """Trials at once: one per CPU of the cluster, less the CPUs kept free."""
+    return max(1, cluster_cpus() - search.reserved_cpus)
 
 
 def trial_folder(trial: Any) -> str:
@@ -172,8 +185,14 @@ def trial_folder(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def trainable(data: Prepared) -> Any:
-    return tune.with_resources(tune.with_parameters(train_trial, data=data), {"cpu": 1})
+def trainable(data: Prepared, run: Callable[..., None] = train_trial) -> Any:
+    """``run(config, data)`` as a one-CPU Tune trainable, the data shared through the object store."""
+    return tune.with_resources(tune.with_parameters(run, data=data), {"cpu": 1})
+
+
+def trial_data(data_path: str | Path, base: ExperimentConfig, with_grid: bool) -> Prepared:
+    """What trials read: the train split and the split they are scored on (the image grid only for CMD)."""
+    return load_prepared(data_path, splits=("train", base.train.eval_split), with_grid=with_grid)
 
 
 @dataclass
@@ -192,8 +211,7 @@ def run_search(search: SearchConfig, base: ExperimentConfig, data_path: str | Pa
     runs = Path(runs).resolve()
     runs.mkdir(parents=True, exist_ok=True)
     connect(address)
-    grid = needs_grid(base) or any(k == "model.cmd_weight" for k in search.space)
-    data = load_prepared(data_path, splits=("train", base.train.eval_split), with_grid=grid)
+    data = trial_data(data_path, base, with_grid=searches_grid(search, base))
     experiment = f"{(search.storage_path or str(runs)).rstrip('/')}/{EXPERIMENT}"
     if resume and tune.Tuner.can_restore(experiment):
         echo(f"[tune] resuming {experiment}")
@@ -201,11 +219,16 @@ def run_search(search: SearchConfig, base: ExperimentConfig, data_path: str | Pa
     else:
         if resume:
             echo(f"[tune] nothing to resume at {experiment}; starting a new search")
-        tuner = make_tuner(search, base, data, runs)
+        tuner = make_tuner(search, base, trainable(data), runs)
     echo(f"[tune] {search.trials} trials, up to {search.max_epochs} epochs each, "
-         f"{max(1, cluster_cpus() - search.reserved_cpus)} at once; dashboard: http://127.0.0.1:8265")
+         f"{concurrency(search)} at once; dashboard: http://127.0.0.1:8265")
     results = tuner.fit()
     return summarise(results, search, runs, echo)
+
+
+def searches_grid(search: SearchConfig, base: ExperimentConfig) -> bool:
+    """Whether some trial may train with CMD, so the image grid must be loaded."""
+    return needs_grid(base) or "model.cmd_weight" in search.space
 
 
 def summarise(results: tune.ResultGrid, search: SearchConfig, runs: Path, echo: Callable[[str], None]) -> SearchOutcome:

@@ -3,7 +3,8 @@
 Three engines share ``SpeechEngine``: espeak-ng (offline, ``sonovis.tts_espeak``), gTTS
 (Google, ``sonovis.tts_gtts``) and the user's own recordings. Voices are drawn from a hash of
 ``(seed, utterance id, k)`` only, so every worker, rerun and ordering speaks a caption alike,
-and the on-disk cache turns a rerun of a 35,000-caption corpus into file reads.
+and the on-disk cache turns a rerun of a 35,000-caption corpus into file reads. With
+``speech.holdout_voices`` the split also decides which voices are eligible (``sonovis.voices``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torchaudio
 from sonovis.config import SpeechConfig
 from sonovis.corpus import CaptionRow
 from sonovis.errors import ConfigError, InputError
+from sonovis.voices import check_patterns
 
 T = TypeVar("T")
 
@@ -81,8 +83,11 @@ class SpeechEngine(ABC):
         self.cfg = cfg
 
     @abstractmethod
-    def voice_for(self, utterance_id: str, k: int = 0) -> Voice:
-        """The k-th voice of an utterance; depends on (cfg.seed, utterance_id, k) only."""
+    def voice_for(self, utterance_id: str, k: int = 0, split: str = "train") -> Voice:
+        """The k-th voice of an utterance; depends on (cfg.seed, utterance_id, k, split) only.
+
+        ``split`` matters only with ``speech.holdout_voices``: train never gets a held-out voice.
+        """
 
     @abstractmethod
     def audio_for(self, row: CaptionRow, voice: Voice) -> Waveform:
@@ -120,7 +125,7 @@ class RecordingsEngine(SpeechEngine):
 
     name = "recordings"
 
-    def voice_for(self, utterance_id: str, k: int = 0) -> Voice:
+    def voice_for(self, utterance_id: str, k: int = 0, split: str = "train") -> Voice:
         return Voice(engine="recordings")
 
     def audio_for(self, row: CaptionRow, voice: Voice) -> Waveform:
@@ -205,7 +210,7 @@ def speak(
     row: CaptionRow, engine: SpeechEngine, cache: SpeechCache | None, k: int = 0
 ) -> tuple[Voice, Waveform, bool]:
     """The k-th voice and audio of a row, and whether it came from the cache."""
-    voice = engine.voice_for(row.utterance_id, k)
+    voice = engine.voice_for(row.utterance_id, k, row.split)
     if cache is None or not isinstance(engine, TextToSpeech):
         return voice, engine.audio_for(row, voice), False
     cached = cache.get(voice, row.caption)
@@ -218,6 +223,7 @@ def speak(
 
 def make_engine(cfg: SpeechConfig) -> SpeechEngine:
     """The engine ``cfg.engine`` names; imported lazily so espeak runs never load gTTS/requests."""
+    check_patterns(cfg.holdout_voices, "speech.holdout_voices")
     if cfg.engine == "espeak":
         from sonovis.tts_espeak import EspeakEngine
 
@@ -227,6 +233,9 @@ def make_engine(cfg: SpeechConfig) -> SpeechEngine:
 
         return GttsEngine(cfg)
     if cfg.engine == "recordings":
+        if cfg.holdout_voices:
+            raise ConfigError("speech.holdout_voices: recordings are one voice to sonovis; hold speakers out "
+                              "by splitting the recordings CSV instead")
         return RecordingsEngine(cfg)
     raise ConfigError(f"speech.engine: unknown engine {cfg.engine!r}; choose espeak, gtts or recordings")
 

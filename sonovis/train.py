@@ -3,7 +3,8 @@
 No Ray here: ``fit`` is a generator of per-epoch results, so a Tune trial only has
 to report what it yields, and a plain loop or a test can drive it just the same.
 Deterministic for a seed: batch order comes from (seed, epoch), and the torch RNG
-state travels in the checkpoint, so a resumed run continues exactly.
+state (which also drives augmentation) travels in the checkpoint, so a resumed run
+continues exactly. Augmentation touches training batches only, never evaluation.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
+from sonovis.augment import Augmenter, is_active
 from sonovis.batches import Batch, bucketed_order, pad_frames, pad_tokens
-from sonovis.config import ExperimentConfig, from_dict, to_dict
-from sonovis.errors import InputError
+from sonovis.config import ExperimentConfig, FeatureConfig, from_dict, to_dict
+from sonovis.errors import ConfigError, InputError
 from sonovis.metrics import retrieval_metrics
 from sonovis.model import SonovisModel
 from sonovis.shards import Prepared, SplitData
 from sonovis.text import Vocabulary
+from sonovis.voices import RATIO_KEY, check_patterns, held_out_mask, voice_metrics, voice_ratio
 
 EVAL_CHUNK = 256  # utterances encoded at once when evaluating
 SEARCH_METRIC = "mean_recall"  # mean of R@1/5/10 both ways: smoother than any single recall
@@ -56,17 +59,37 @@ class Trainer:
         self.train_split = data.splits.get("train")  # absent when only evaluating
         if needs_grid(cfg) and self.train_split is not None and self.train_split.grid is None:
             raise InputError(f"{data.root}: cmd_weight > 0 needs the image grid; load with with_grid=True")
+        self.train_rows, self.dropped = self._train_rows()  # indices, not a copy: the data may be shared
         if needs_text(cfg) and vocab is None:
             if self.train_split is None:
                 raise InputError(f"{data.root}: a text vocabulary needs the train split")
-            vocab = Vocabulary.build(list(self.train_split.captions))  # train captions only
+            vocab = Vocabulary.build(list(self.train_split.captions[self.train_rows]))  # train captions only
         self.vocab = vocab
         self.dims = dims or {"feat_dim": data.feat_dim, "image_dim": data.image_dim,
                              "grid_dim": data.grid_dim if needs_grid(cfg) else 0}
         self.model = SonovisModel(cfg.model, vocab_size=len(vocab) if vocab else 0, **self.dims)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.train.lr,
                                            weight_decay=cfg.train.weight_decay)
+        self.augment: Augmenter | None = None
+        if is_active(cfg.augment) and self.train_split is not None:
+            features = from_dict(FeatureConfig, data.manifest["config"]["features"], where=f"{data.root}/manifest.json")
+            self.augment = Augmenter(cfg.augment, features)
         self.epoch = 0
+
+    def _train_rows(self) -> tuple[np.ndarray, int]:
+        """Train utterances to learn from (of the first ``train.limit_images`` images, if set), and how
+        many ``train.holdout_voices`` left out."""
+        if self.train_split is None:
+            return np.zeros(0, np.int64), 0
+        patterns = self.cfg.train.holdout_voices
+        check_patterns(patterns, "train.holdout_voices")
+        held = held_out_mask(self.train_split.voices, patterns)
+        if held.all():
+            raise ConfigError(f"{self.data.root}: train.holdout_voices {list(patterns)} matches every train utterance")
+        keep = ~held
+        if self.cfg.train.limit_images:  # a fixed subset, for cheap ablations on a big corpus
+            keep &= self.train_split.image_of_utterance < self.cfg.train.limit_images
+        return np.flatnonzero(keep), int(held.sum())
 
     def make_batch(self, split: SplitData, idx: np.ndarray) -> Batch:
         speech, lengths = pad_frames([split.frames(i) for i in idx])
@@ -82,13 +105,17 @@ class Trainer:
     def train_epoch(self) -> float:
         self.model.train()
         rng = np.random.default_rng([self.cfg.train.seed, self.epoch])
-        order = bucketed_order(self.train_split.image_of_utterance, self.train_split.lengths,
+        rows = self.train_rows
+        order = bucketed_order(self.train_split.image_of_utterance[rows], self.train_split.lengths[rows],
                                self.cfg.train.batch_size, self.cfg.train.bucket_batches, rng)
         total, count = 0.0, 0
         for idx in order:
             if len(idx) < 2:  # a lone utterance has no negatives to contrast with
                 continue
-            losses = self.model.losses(self.make_batch(self.train_split, idx))
+            batch = self.make_batch(self.train_split, rows[idx])
+            if self.augment is not None:
+                batch.speech, batch.speech_lengths = self.augment(batch.speech, batch.speech_lengths)
+            losses = self.model.losses(batch)
             self.optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
             self.optimizer.step()
@@ -124,6 +151,11 @@ class Trainer:
         if "text" in emb:  # the text->image ceiling, when caption text is a modality
             text = retrieval_metrics(emb["text"], emb["image"], image_of)
             flat.update({f"text_{k}": v for k, v in flat_metrics(text).items() if k != SEARCH_METRIC})
+        if self.cfg.train.holdout_voices:  # leave-voices-out: held-out and seen voices of the eval split apart
+            subsets = voice_metrics(emb["speech"], emb["image"], image_of, split.voices, self.cfg.train.holdout_voices)
+            for name, metrics in subsets.items():
+                flat.update({f"{name}_{k}": v for k, v in flat_metrics(metrics).items()})
+            flat[RATIO_KEY] = voice_ratio(subsets)
         return flat
 
     def save(self, path: str | Path) -> None:
@@ -169,6 +201,8 @@ def fit(cfg: ExperimentConfig, data: Prepared, resume: dict[str, Any] | None = N
         t0 = time.perf_counter()
         loss = trainer.train_epoch()
         metrics = {"train_loss": loss, **trainer.evaluate(cfg.train.eval_split)}
+        if cfg.train.holdout_voices:
+            metrics["train_dropped"] = float(trainer.dropped)  # train utterances of held-out voices
         metrics["seconds"] = time.perf_counter() - t0
         yield EpochResult(trainer.epoch, metrics, trainer)
 
@@ -201,8 +235,11 @@ def train_to_folder(cfg: ExperimentConfig, data_path: str | Path, out: str | Pat
     for result in fit(cfg, data):
         record = metrics_record(result)
         history.append(record)
+        voices = (f"  held-out/seen s2i R@10 {record.get('heldout_s2i_r10', float('nan')):.1f}/"
+                  f"{record.get('seen_s2i_r10', float('nan')):.1f} ({int(record['train_dropped'])} train "
+                  f"utterances dropped)") if cfg.train.holdout_voices else ""
         echo(f"[train] epoch {result.epoch}/{cfg.train.epochs}  loss {record['train_loss']:.3f}  "
-             f"s2i R@10 {record['s2i_r10']:.1f}  i2s R@10 {record['i2s_r10']:.1f}  {record['seconds']:.0f}s")
+             f"s2i R@10 {record['s2i_r10']:.1f}  i2s R@10 {record['i2s_r10']:.1f}  {record['seconds']:.0f}s{voices}")
         if record[SEARCH_METRIC] > best:
             best = record[SEARCH_METRIC]
             result.trainer.save(out / "model.pt")

@@ -2,20 +2,28 @@
 
 Voices and variants are checked once, when the engine is built, because espeak-ng silently
 ignores an unknown variant and would otherwise speak 35,000 captions in the wrong voice.
+``"all"`` is resolved there too, and so are the voice/variant pairs each split may use when
+voices are held out at prep time.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 from sonovis.config import SpeechConfig
 from sonovis.errors import ConfigError, SonovisError
 from sonovis.speech import TextToSpeech, Voice, Waveform, read_wav
+from sonovis.voices import matches, wants_held_out
 
 ESPEAK = "espeak-ng"
-MBROLA_PREFIX = "mb/"  # mbrola voices need Debian mbrola packages, which sonovis does not assume
+MBROLA_PREFIX = "mb/"  # mbrola voices need Debian's mbrola packages (contrib/non-free), checked per voice
+MBROLA_DIR = Path("/usr/share/mbrola")  # where Debian's mbrola-<db> packages put their databases
+ALL = "all"  # speech.voices / speech.variants entry meaning every one espeak-ng has
 # One row of `espeak-ng --voices`: Pty Language Age/Gender VoiceName File (Other Languages)
 _VOICE_ROW = re.compile(r"^\s*\d+\s+(?P<language>\S+)\s+\S+\s+(?P<name>\S+)\s+(?P<file>.*?)\s*(?:\(.*)?$")
 
@@ -57,6 +65,11 @@ def list_espeak_english_voices() -> list[str]:
     return list(dict.fromkeys(languages))
 
 
+def list_espeak_variants() -> list[str]:
+    """Every variant, as ``+variant`` takes it (the file name after ``!v/``, e.g. f2, klatt)."""
+    return [e.file.removeprefix("!v/") for e in list_espeak_voices("variant")]
+
+
 class EspeakEngine(TextToSpeech):
     """Accent, variant, speed and pitch drawn per utterance, so no model learns one synthesiser."""
 
@@ -66,14 +79,36 @@ class EspeakEngine(TextToSpeech):
         super().__init__(cfg)
         _check_range("speech.speed", cfg.speed, 80, 450)
         _check_range("speech.pitch", cfg.pitch, 0, 99)
-        self._check_voices(cfg.voices, cfg.variants)
+        self.voices = _expand(cfg.voices, list_espeak_english_voices)
+        self.variants = _expand(cfg.variants, list_espeak_variants)
+        self._check_voices(self.voices, self.variants)
+        # Per side (held out or not), each accent with the variants it may be spoken in.
+        self._pairs = {side: self._pairs_for(side) for side in (False, True)}
+        if cfg.holdout_voices and not (self._pairs[False] and self._pairs[True]):
+            side = "train" if not self._pairs[False] else "dev/test"
+            raise ConfigError(
+                f"speech.holdout_voices {list(cfg.holdout_voices)}: no voice/variant pair is left for {side} "
+                f"(pairs look like {self.pair_label(self.voices[0], (self.variants or ('',))[-1])!r})"
+            )
 
-    def voice_for(self, utterance_id: str, k: int = 0) -> Voice:
+    def pair_label(self, name: str, variant: str) -> str:
+        """What prep-time holdout patterns are matched against: the voice label without speed and pitch."""
+        return f"{self.name}:{Voice(self.name, name, variant).espeak_name}"
+
+    def _pairs_for(self, held_out: bool) -> dict[str, tuple[str, ...]]:
+        patterns = self.cfg.holdout_voices
+        pairs = {name: tuple(v for v in (self.variants or ("",))
+                             if matches(self.pair_label(name, v), patterns) == held_out) for name in self.voices}
+        return {name: variants for name, variants in pairs.items() if variants}
+
+    def voice_for(self, utterance_id: str, k: int = 0, split: str = "train") -> Voice:
         rng = self._rng(utterance_id, k)
+        pairs = self._pairs[wants_held_out(split, self.cfg.holdout_voices)]
+        name = self._distinct(list(pairs), utterance_id, k)
         return Voice(
             engine=self.name,
-            name=self._distinct(self.cfg.voices, utterance_id, k),
-            variant=rng.choice(self.cfg.variants) if self.cfg.variants else "",
+            name=name,
+            variant=rng.choice(pairs[name]) if self.variants else "",
             speed=rng.randint(*self.cfg.speed),
             pitch=rng.randint(*self.cfg.pitch),
         )
@@ -89,15 +124,20 @@ class EspeakEngine(TextToSpeech):
 
     @staticmethod
     def _check_voices(voices: tuple[str, ...], variants: tuple[str, ...]) -> None:
-        entries = [e for e in list_espeak_voices() if not e.file.startswith(MBROLA_PREFIX)]
-        known = {key for e in entries for key in (e.language, e.name, e.file)}
-        unknown = [v for v in voices if v not in known]
+        entries = list_espeak_voices() + list_espeak_voices("mb")  # plain --voices leaves mbrola ones out
+        known = {key for e in entries if not e.file.startswith(MBROLA_PREFIX) for key in (e.language, e.name, e.file)}
+        mbrola = {key: e for e in entries if e.file.startswith(MBROLA_PREFIX)
+                  for key in (e.name, e.file, e.file.removeprefix(MBROLA_PREFIX))}
+        for voice in voices:
+            if voice not in known and voice in mbrola:
+                _check_mbrola(voice, mbrola[voice])
+        unknown = [v for v in voices if v not in known and v not in mbrola]
         if not voices or unknown:
             raise ConfigError(
-                f"speech.voices: espeak-ng has no voice {unknown or '(none given)'} (mbrola voices are not "
-                f"supported); English voices here: {', '.join(list_espeak_english_voices())}"
+                f"speech.voices: espeak-ng has no voice {unknown or '(none given)'} (mbrola voices go by their "
+                f"file, e.g. mb-us1); English voices here: {', '.join(list_espeak_english_voices())}"
             )
-        known_variants = {e.file.removeprefix("!v/") for e in list_espeak_voices("variant")}
+        known_variants = set(list_espeak_variants())
         unknown = [v for v in variants if v and v not in known_variants]
         if unknown:
             raise ConfigError(
@@ -109,3 +149,36 @@ class EspeakEngine(TextToSpeech):
 def _check_range(key: str, bounds: tuple[int, int], low: int, high: int) -> None:
     if len(bounds) != 2 or not low <= bounds[0] <= bounds[1] <= high:
         raise ConfigError(f"{key}: expected [min, max] within {low}..{high}, got {list(bounds)}")
+
+
+def _expand(names: tuple[str, ...], every: Callable[[], list[str]]) -> tuple[str, ...]:
+    """``"all"`` replaced by every name espeak-ng has, in its order; duplicates dropped."""
+    expanded = [n for name in names for n in (every() if name == ALL else [name])]
+    return tuple(dict.fromkeys(expanded))
+
+
+def _check_mbrola(voice: str, entry: EspeakVoiceEntry) -> None:
+    """espeak-ng drives mbrola voices natively, but only with the mbrola binary and the voice's database."""
+    database = _mbrola_database(entry)
+    missing = [] if shutil.which("mbrola") else ["the mbrola program"]
+    if not (MBROLA_DIR / database).exists():
+        missing.append(str(MBROLA_DIR / database))
+    if missing:
+        raise ConfigError(
+            f"speech.voices: {voice} is an mbrola voice, but {' and '.join(missing)} "
+            f"{'are' if len(missing) > 1 else 'is'} missing; install `mbrola` and `mbrola-{database}` from Debian "
+            f"contrib/non-free (add those components to the apt sources, then sudo apt-get install mbrola "
+            f"mbrola-{database})"
+        )
+
+
+def _mbrola_database(entry: EspeakVoiceEntry) -> str:
+    """The database an mbrola voice file names (``mbrola us1 us_phtrans`` -> us1)."""
+    version = _run(["--version"]).stdout.decode(errors="replace")
+    data = re.search(r"Data at:\s*(\S+)", version)
+    path = Path(data[1] if data else "") / "voices" / entry.file
+    for line in path.read_text(errors="replace").splitlines() if path.is_file() else []:
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "mbrola":
+            return fields[1]
+    return entry.file.removeprefix(MBROLA_PREFIX).removeprefix("mb-")

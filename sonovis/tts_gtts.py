@@ -17,8 +17,9 @@ from gtts import gTTS
 from gtts.tts import gTTSError
 
 from sonovis.config import SpeechConfig
-from sonovis.errors import SonovisError
+from sonovis.errors import ConfigError, SonovisError
 from sonovis.speech import TextToSpeech, Voice, Waveform, decode_audio
+from sonovis.voices import matches, wants_held_out
 
 BATCHEXECUTE_PATH = "_/TranslateWebserverUi/data/batchexecute"
 MAX_BACKOFF_S = 60.0  # one wait never exceeds this, however many retries are allowed
@@ -63,8 +64,13 @@ class GttsEngine(TextToSpeech):
         self.timeout = timeout
         self._jitter = random.Random()  # unseeded on purpose: workers must not wait in lockstep
 
-    def voice_for(self, utterance_id: str, k: int = 0) -> Voice:
-        return Voice(engine=self.name, tld=self._distinct(self.cfg.gtts_tlds, utterance_id, k))
+    def voice_for(self, utterance_id: str, k: int = 0, split: str = "train") -> Voice:
+        patterns = self.cfg.holdout_voices
+        held_out = wants_held_out(split, patterns)
+        tlds = [t for t in self.cfg.gtts_tlds if matches(Voice(self.name, tld=t).label(), patterns) == held_out]
+        if not tlds:
+            raise ConfigError(f"speech.holdout_voices {list(patterns)}: no gtts_tlds voice is left for {split}")
+        return Voice(engine=self.name, tld=self._distinct(tlds, utterance_id, k))
 
     def synthesize(self, text: str, voice: Voice) -> Waveform:
         mp3 = self._fetch_mp3(text, voice.tld)

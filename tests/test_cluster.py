@@ -55,7 +55,7 @@ def test_join_worker_refuses_mismatched_versions(tmp_path: Path) -> None:
 
 
 MULTINODE = """
-import json, sys, threading, time
+import sys, threading, time
 from pathlib import Path
 import ray
 from ray.cluster_utils import Cluster
@@ -68,19 +68,19 @@ workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
 cluster.wait_for_nodes()
 ray.init(address=cluster.address)
 
-def kill_one_worker():  # a worker's owner takes the machine back mid-search
-    while len(list((runs / "search").glob("trial_*/checkpoint_000001"))) < 1:
-        time.sleep(0.2)
-    cluster.remove_node(workers[0], allow_graceful=False)
-    later = cluster.add_node(num_cpus=1)  # and another machine joins
-    print("KILLED", workers[0].node_id, "JOINED", later.node_id, flush=True)
-
-threading.Thread(target=kill_one_worker, daemon=True).start()
 base = ExperimentConfig(model=ModelConfig(hidden_size=64, conv_channels=64, embed_dim=64), train=TrainConfig())
 search = SearchConfig(trials=4, max_epochs=4, scheduler="fifo", max_failures=3,
                       space={"train.lr": {"loguniform": [1e-4, 3e-3]}})
-outcome = run_search(search, base, prepared, runs)
-print("TRIALS", outcome.trials, flush=True)
+outcome = []  # Ray starts and stops nodes only from the main thread, so the search runs in another
+driver = threading.Thread(target=lambda: outcome.append(run_search(search, base, prepared, runs)))
+driver.start()
+while driver.is_alive() and not list((runs / "search").glob("trial_*/checkpoint_000001")):
+    time.sleep(0.2)
+cluster.remove_node(workers[0], allow_graceful=False)  # a worker's owner takes the machine back mid-search
+later = cluster.add_node(num_cpus=1)  # and another machine joins
+print("KILLED", workers[0].node_id, "JOINED", later.node_id, flush=True)
+driver.join()
+print("TRIALS", outcome[0].trials, flush=True)
 """
 
 
@@ -91,9 +91,10 @@ def test_search_survives_a_worker_node_leaving(prepared_builtin: Path, tmp_path:
     proc = subprocess.run([sys.executable, "-c", MULTINODE, str(prepared_builtin), str(runs)], env=env,
                           capture_output=True, text=True, timeout=1200)
     assert "TRIALS 4" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
-    killed = proc.stdout.split("KILLED ")[1].split()[0]
+    killed, joined = proc.stdout.split("KILLED ")[1].split()[0:3:2]
     results = pd.concat([pd.read_json(p, lines=True) for p in (runs / "search").glob("trial_*/result.json")])
     assert results["node_id"].nunique() >= 2  # trials ran on more than one node
+    assert joined in set(results["node_id"])  # the machine that joined mid-search got trials
     assert set(results.groupby("trial_id")["training_iteration"].max()) == {4}  # every trial finished
     hit = results[results["node_id"] == killed]["trial_id"].unique()
     assert len(hit) >= 1

@@ -65,6 +65,31 @@ def test_flickr8k_dev_prep_and_rerun_is_a_no_op(shared_flickr8k: Path, tmp_path:
     assert elsewhere["stats"]["cache_hits"] == 100 and elsewhere["stats"]["synthesised"] == 0  # no caption twice
 
 
+def test_prep_time_holdout_keeps_dev_voices_out_of_train_and_accounts_for_every_voice(
+        tmp_path: Path, ray_local, speech_cache: Path) -> None:
+    held = ("en-gb-scotland", "en-029")
+    cfg = PrepareConfig(out=str(tmp_path / "prep"), shard_rows=60,
+                        corpus=CorpusConfig(kind="builtin", builtin_images=(12, 4, 0)),
+                        speech=SpeechConfig(cache_dir=str(speech_cache), voices_per_caption=2, holdout_voices=held))
+    manifest = prepare(cfg, echo=lambda line: None)
+    assert manifest["accounted"]["complete"] and manifest["counts"]["train"]["utterances"] == 12 * 5 * 2
+    voices = manifest["voices"]
+    assert set(voices["dev"]) == {"espeak:en-gb-scotland", "espeak:en-029"}
+    assert not set(voices["train"]) & set(voices["dev"])  # voice groups disjoint: dev is spoken by unheard voices
+    assert manifest["holdout_voices"] == {"patterns": list(held), "by_split": {
+        "train": {"heldout": 0, "seen": 120}, "dev": {"heldout": 40, "seen": 0}}}
+    rows = [r for e in manifest["shards"]["utterances"]
+            for r in pq.read_table(tmp_path / "prep" / e["path"], columns=["id", "split", "voice_group"]).to_pylist()]
+    for split in ("train", "dev"):  # the manifest's counts are exactly the shards' voices
+        groups = [r["voice_group"] for r in rows if r["split"] == split]
+        assert voices[split] == {g: groups.count(g) for g in set(groups)}
+        assert sum(voices[split].values()) == manifest["counts"][split]["utterances"]
+    by_caption: dict[str, set[str]] = {}
+    for r in rows:
+        by_caption.setdefault(r["id"].split("/v")[0], set()).add(r["voice_group"])
+    assert all(len(groups) == 2 for groups in by_caption.values())  # the two voices of a caption differ in accent
+
+
 def test_bad_rows_are_counted_with_file_and_line(shared_flickr8k: Path, tmp_path: Path, ray_local,
                                                  speech_cache: Path) -> None:
     root = tmp_path / "broken"

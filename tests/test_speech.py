@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import json
+import shutil
 import socket
 import subprocess
 import threading
@@ -28,8 +29,9 @@ from sonovis.speech import (
     make_engine,
     speak,
 )
-from sonovis.tts_espeak import EspeakEngine, list_espeak_english_voices
+from sonovis.tts_espeak import EspeakEngine, list_espeak_english_voices, list_espeak_variants
 from sonovis.tts_gtts import BATCHEXECUTE_PATH, GttsEngine
+from sonovis.voices import matches
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +153,56 @@ def test_english_voices_exclude_mbrola():
     assert {"en-gb", "en-us", "en-gb-scotland"} <= set(voices)
     assert set(SpeechConfig().voices) <= set(voices)
     assert not any(v.startswith("mb-") or v in ("en-uk", "variant") for v in voices)
+
+
+def test_all_expands_to_every_english_voice_and_every_variant():
+    engine = EspeakEngine(SpeechConfig(voices=("all",), variants=("", "all")))
+    assert list(engine.voices) == list_espeak_english_voices()
+    assert engine.variants[0] == "" and set(engine.variants[1:]) == set(list_espeak_variants())
+    assert {"f2", "m3", "klatt", "whisper"} <= set(engine.variants) and len(engine.variants) > 50
+    voices = {engine.voice_for(f"all#{i}").variant for i in range(200)}
+    assert len(voices) > 40  # the draws really spread over the expanded list
+
+
+def test_prep_time_holdout_keeps_held_out_voices_out_of_train():
+    patterns = ("en-gb-scotland", "+f")
+    engine = EspeakEngine(SpeechConfig(holdout_voices=patterns))
+    ids = [f"img{i}.jpg#{i % 5}" for i in range(300)]
+    train = [engine.voice_for(i, 0, "train") for i in ids]
+    dev = [engine.voice_for(i, k, split) for i in ids for k in (0, 1) for split in ("dev", "test")]
+    assert not any(matches(v.label(), patterns) for v in train)
+    assert all(matches(v.label(), patterns) for v in dev)
+    assert {v.name for v in train} == set(SpeechConfig().voices) - {"en-gb-scotland"}
+    assert "en-gb-scotland" in {v.name for v in dev} and {v.variant for v in dev} >= {"f1", "f2", "f4", "m1"}
+    again = EspeakEngine(SpeechConfig(holdout_voices=patterns))  # a pure function of (seed, id, k, split)
+    assert [again.voice_for(i, 0, "train") for i in reversed(ids)][::-1] == train
+    assert engine.voice_for(ids[0], 0, "dev").name != engine.voice_for(ids[0], 1, "dev").name
+    plain = EspeakEngine(SpeechConfig())
+    assert all(plain.voice_for(i, 0, "dev") == plain.voice_for(i, 0, "train") for i in ids)  # no holdout: no sides
+    google = GttsEngine(SpeechConfig(holdout_voices=("gtts:co.uk",)))
+    assert {google.voice_for(i, 0, "dev").tld for i in ids[:20]} == {"co.uk"}
+    assert "co.uk" not in {google.voice_for(i, 0, "train").tld for i in ids[:50]}
+
+
+def test_prep_time_holdout_refuses_an_empty_side():
+    with pytest.raises(ConfigError, match="no voice/variant pair is left for train"):
+        EspeakEngine(SpeechConfig(holdout_voices=("espeak:",)))
+    with pytest.raises(ConfigError, match="no voice/variant pair is left for dev/test"):
+        EspeakEngine(SpeechConfig(holdout_voices=("en-au",)))
+    with pytest.raises(ConfigError, match="empty pattern"):
+        make_engine(SpeechConfig(holdout_voices=("",)))
+    with pytest.raises(ConfigError, match="recordings"):
+        make_engine(SpeechConfig(engine="recordings", holdout_voices=("x",)))
+
+
+def test_mbrola_voice_needs_debian_contrib_packages():
+    """Debian main has no mbrola: without it the voice is refused with what to install; with it, allowed."""
+    installed = shutil.which("mbrola") and Path("/usr/share/mbrola/us1").exists()
+    if installed:
+        assert EspeakEngine(SpeechConfig(voices=("mb-us1",), variants=())).voices == ("mb-us1",)
+    else:
+        with pytest.raises(ConfigError, match=r"mb-us1 is an mbrola voice.*install `mbrola` and `mbrola-us1`.*contrib"):
+            EspeakEngine(SpeechConfig(voices=("en-us", "mb-us1")))
 
 
 # --- gTTS against a local server speaking Google's batchexecute format ----------------------

@@ -1,0 +1,127 @@
+"""Do the voices generalise? Seen vs held-out voice recall, without and with augmentation, at one CPU budget.
+
+Every arm trains the default configuration (plus ``--set`` overrides) on one thread with
+``train.holdout_voices`` set to ``--holdout``: train utterances in those voices are dropped,
+and dev recall is measured separately over dev utterances in held-out and in seen voices.
+Arm (a) has no augmentation, arm (b) the ``--augment`` set; ``--measures`` adds one arm per
+switch of that set, alone, so each switch's contribution shows. As in quality.py, the budget
+counts training CPU time only, and an epoch that would overrun it is not started.
+
+    python benchmarks/voices.py /work/prepared/flickr8k --holdout en-gb-scotland,en-029 --minutes 20 \\
+        --measures --out benchmarks/results/voices.json
+    python benchmarks/voices.py PREP --holdout en-gb-scotland --minutes 0.5 --out /tmp/voices.json  # smoke check
+
+The table reports each arm's last epoch: seen and held-out s2i R@10, their ratio, and the
+change against the baseline (a negative seen change is what the augmentation cost on voices
+the model did hear).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from sonovis.config import apply_overrides, experiment_config, to_dict
+from sonovis.shards import load_prepared
+from sonovis.table import format_table
+from sonovis.train import Trainer, needs_grid
+
+DEFAULT_AUGMENT = ["time_masks=2", "freq_masks=2", "speed=0.1", "vtlp=0.1", "noise_snr_db=[10.0, 30.0]"]
+SWITCHES = ("time_masks", "freq_masks", "speed", "vtlp", "noise_snr_db", "gain_db")  # each is one measure
+WIDTHS = {"time_masks": "time_mask_width", "freq_masks": "freq_mask_width"}  # ride along with their switch
+
+
+def arms(augment: list[str], measures: bool) -> dict[str, list[str]]:
+    """Arm name -> ``augment.*`` overrides: the baseline, the whole set, and optionally each switch alone."""
+    keys = [item.split("=", 1)[0].strip() for item in augment]
+    out = {"baseline": [], "augmented": augment}
+    if measures:
+        for switch in (k for k in keys if k in SWITCHES):
+            out[f"only {switch}"] = [item for item, key in zip(augment, keys) if key in (switch, WIDTHS.get(switch))]
+    return out
+
+
+def run_arm(data: Any, settings: dict[str, Any], budget_s: float, name: str) -> list[dict[str, float]]:
+    """Train one arm epoch by epoch until train.epochs or the CPU budget; a row of dev metrics per epoch."""
+    trainer = Trainer(experiment_config(settings), data)
+    rows: list[dict[str, float]] = []
+    train_cpu, longest = 0.0, 0.0
+    while trainer.epoch < trainer.cfg.train.epochs and train_cpu + longest <= budget_s:
+        start = time.process_time()
+        loss = trainer.train_epoch()
+        longest = max(longest, time.process_time() - start)
+        train_cpu += time.process_time() - start
+        metrics = trainer.evaluate(trainer.cfg.train.eval_split)
+        rows.append({"epoch": trainer.epoch, "cpu_min": train_cpu / 60, "train_loss": loss,
+                     "train_dropped": trainer.dropped, **metrics})
+        print(f"  [{name}] epoch {trainer.epoch}: {train_cpu / 60:.1f} CPU min, loss {loss:.3f}, seen R@10 "
+              f"{metrics.get('seen_s2i_r10', float('nan')):.1f}, held-out R@10 "
+              f"{metrics.get('heldout_s2i_r10', float('nan')):.1f}", flush=True)
+    return rows
+
+
+def load_and_run_arm(name: str, prepared: str, settings: dict[str, Any], budget_s: float) -> list[dict[str, float]]:
+    """One arm in its own process: load the data (not counted), then train within the budget."""
+    cfg = experiment_config(settings)
+    start = time.process_time()
+    data = load_prepared(prepared, splits=("train", cfg.train.eval_split), with_grid=needs_grid(cfg))
+    print(f"[{name}] {' '.join(f'{k}={v}' for k, v in settings.get('augment', {}).items()) or 'no augmentation'}"
+          f" (data loaded in {time.process_time() - start:.0f} CPU s)", flush=True)
+    return run_arm(data, settings, budget_s, name)
+
+
+def summary(results: dict[str, list[dict[str, float]]]) -> tuple[list[str], list[list[Any]]]:
+    headers = ["arm", "epochs", "CPU min", "train loss", "seen R@10", "held-out R@10", "ratio",
+               "seen Δ", "held-out Δ"]
+    nan = float("nan")
+    base = results["baseline"][-1]  # the first epoch always runs, so every arm has a last row
+    table = []
+    for name, rows in results.items():
+        last = rows[-1]
+        seen, held = last.get("seen_s2i_r10", nan), last.get("heldout_s2i_r10", nan)
+        deltas = ["-", "-"] if name == "baseline" else [
+            seen - base.get("seen_s2i_r10", nan), held - base.get("heldout_s2i_r10", nan)]
+        table.append([name, last["epoch"], last["cpu_min"], last["train_loss"], seen, held,
+                      last.get("voice_ratio", float("nan"))] + deltas)
+    return headers, table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("prepared", help="prepared folder (manifest.json, shards)")
+    parser.add_argument("--holdout", required=True, help="comma-separated voice patterns, e.g. en-gb-scotland,+f")
+    parser.add_argument("--minutes", type=float, default=20.0, help="training CPU-time budget per arm")
+    parser.add_argument("--augment", action="append", default=None, metavar="KEY=VALUE",
+                        help=f"augmentation of arm (b), repeatable (default: {' '.join(DEFAULT_AUGMENT)})")
+    parser.add_argument("--measures", action="store_true", help="also one arm per augmentation switch, alone")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="section.key=value, every arm")
+    parser.add_argument("--out", type=Path, required=True, help="JSON output")
+    parser.add_argument("--workers", type=int, default=1, help="arms trained at once, one process and thread each")
+    args = parser.parse_args()
+
+    holdout = [p for p in args.holdout.split(",") if p]
+    base = apply_overrides({"train": {"threads": 1, "holdout_voices": holdout}}, args.overrides)
+    cfg = experiment_config(base)
+    print(f"holding out {holdout}; budget {args.minutes} CPU min per arm; {args.workers} arm(s) at once", flush=True)
+    plan = arms(args.augment or DEFAULT_AUGMENT, args.measures)
+    jobs = {name: (args.prepared, apply_overrides(json.loads(json.dumps(base)), [f"augment.{item}" for item in augment]),
+                   args.minutes * 60) for name, augment in plan.items()}
+    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {name: pool.submit(load_and_run_arm, name, *job) for name, job in jobs.items()}
+        results = {name: future.result() for name, future in futures.items()}
+    title = f"held-out voices {holdout}: s2i R@10 on {cfg.train.eval_split}, {args.minutes} CPU min per arm"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"prepared": str(args.prepared), "holdout": holdout, "minutes": args.minutes,
+                                    "overrides": args.overrides, "arms": plan, "config": to_dict(cfg),
+                                    "results": results}, indent=1))
+    print(format_table(*summary(results), title=title))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
