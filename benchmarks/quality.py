@@ -28,6 +28,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from budget import epochs_within_budget  # noqa: E402  (benchmarks/ is on sys.path when run)
 from sonovis.config import apply_overrides, experiment_config, to_dict  # noqa: E402
 from sonovis.shards import load_prepared  # noqa: E402
 from sonovis.table import format_table  # noqa: E402
@@ -39,16 +40,8 @@ TARGET_R10 = 25.0  # the issue's bar: speech->image R@10 on Flickr8k dev
 def learning_curve(trainer: Trainer, budget_s: float, prefix: str, title: str) -> list[dict[str, Any]]:
     """Epoch by epoch until train.epochs or the CPU budget; ``prefix`` "text_" reads the ceiling's metrics."""
     rows: list[dict[str, Any]] = []
-    train_cpu, longest = 0.0, 0.0
-    while trainer.epoch < trainer.cfg.train.epochs and train_cpu + longest <= budget_s:
-        start = time.process_time()
-        loss = trainer.train_epoch()
-        longest = max(longest, time.process_time() - start)
-        train_cpu += time.process_time() - start
-        start = time.process_time()
-        metrics = trainer.evaluate(trainer.cfg.train.eval_split)
-        row = {"epoch": trainer.epoch, "cpu_min": train_cpu / 60, "train_loss": loss,
-               "eval_cpu_s": time.process_time() - start}
+    for train_cpu, loss, metrics in epochs_within_budget(trainer, budget_s):
+        row = {"epoch": trainer.epoch, "cpu_min": train_cpu / 60, "train_loss": loss}
         for ours, theirs in (("q2i", "s2i"), ("i2q", "i2s")):
             row.update({f"{ours}_{k}": metrics[f"{prefix}{theirs}_{k}"] for k in ("r1", "r5", "r10", "medr")})
         rows.append(row)

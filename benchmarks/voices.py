@@ -26,6 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from budget import epochs_within_budget  # benchmarks/ is on sys.path when run
 from sonovis.config import apply_overrides, experiment_config, to_dict
 from sonovis.shards import load_prepared
 from sonovis.table import format_table
@@ -50,13 +51,7 @@ def run_arm(data: Any, settings: dict[str, Any], budget_s: float, name: str) -> 
     """Train one arm epoch by epoch until train.epochs or the CPU budget; a row of dev metrics per epoch."""
     trainer = Trainer(experiment_config(settings), data)
     rows: list[dict[str, float]] = []
-    train_cpu, longest = 0.0, 0.0
-    while trainer.epoch < trainer.cfg.train.epochs and train_cpu + longest <= budget_s:
-        start = time.process_time()
-        loss = trainer.train_epoch()
-        longest = max(longest, time.process_time() - start)
-        train_cpu += time.process_time() - start
-        metrics = trainer.evaluate(trainer.cfg.train.eval_split)
+    for train_cpu, loss, metrics in epochs_within_budget(trainer, budget_s):
         rows.append({"epoch": trainer.epoch, "cpu_min": train_cpu / 60, "train_loss": loss,
                      "train_dropped": trainer.dropped, **metrics})
         print(f"  [{name}] epoch {trainer.epoch}: {train_cpu / 60:.1f} CPU min, loss {loss:.3f}, seen R@10 "
@@ -73,6 +68,17 @@ def load_and_run_arm(name: str, prepared: str, settings: dict[str, Any], budget_
     print(f"[{name}] {' '.join(f'{k}={v}' for k, v in settings.get('augment', {}).items()) or 'no augmentation'}"
           f" (data loaded in {time.process_time() - start:.0f} CPU s)", flush=True)
     return run_arm(data, settings, budget_s, name)
+
+
+def reused_baseline(path: Path, prepared: str, holdout: list[str], minutes: float,
+                    overrides: list[str]) -> list[dict[str, float]]:
+    """The baseline rows of an earlier run, refused unless it measured the very same thing."""
+    earlier = json.loads(path.read_text())
+    same = {"prepared": prepared, "holdout": holdout, "minutes": minutes, "overrides": overrides}
+    differs = {k: earlier.get(k) for k, v in same.items() if earlier.get(k) != v}
+    if differs:
+        raise SystemExit(f"{path}: its baseline was measured with other settings: {differs}")
+    return earlier["results"]["baseline"]
 
 
 def summary(results: dict[str, list[dict[str, float]]]) -> tuple[list[str], list[list[Any]]]:
@@ -101,6 +107,8 @@ def main() -> None:
     parser.add_argument("--measures", action="store_true", help="also one arm per augmentation switch, alone")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="section.key=value, every arm")
     parser.add_argument("--out", type=Path, required=True, help="JSON output")
+    parser.add_argument("--baseline", type=Path, help="reuse the baseline arm of an earlier run's JSON "
+                        "(same data, holdout, budget and --set), instead of training it again")
     parser.add_argument("--workers", type=int, default=1, help="arms trained at once, one process and thread each")
     args = parser.parse_args()
 
@@ -111,9 +119,13 @@ def main() -> None:
     plan = arms(args.augment or DEFAULT_AUGMENT, args.measures)
     jobs = {name: (args.prepared, apply_overrides(json.loads(json.dumps(base)), [f"augment.{item}" for item in augment]),
                    args.minutes * 60) for name, augment in plan.items()}
+    results: dict[str, list[dict[str, float]]] = {}
+    if args.baseline:
+        results["baseline"] = reused_baseline(args.baseline, str(args.prepared), holdout, args.minutes, args.overrides)
+        del jobs["baseline"]
     with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {name: pool.submit(load_and_run_arm, name, *job) for name, job in jobs.items()}
-        results = {name: future.result() for name, future in futures.items()}
+        results.update({name: future.result() for name, future in futures.items()})
     title = f"held-out voices {holdout}: s2i R@10 on {cfg.train.eval_split}, {args.minutes} CPU min per arm"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"prepared": str(args.prepared), "holdout": holdout, "minutes": args.minutes,

@@ -29,6 +29,7 @@ from sonovis.train import SEARCH_METRIC
 
 SEARCHERS = ("tpe", "random")
 SCHEDULERS = ("asha", "fifo")
+REFERENCE = "random+fifo"  # the baseline every strategy is measured against
 ORDER = ["wall_time", "trial_id", "training_iteration"]  # time first; the rest only breaks exact ties
 
 
@@ -64,6 +65,19 @@ def account(reports: pd.DataFrame, metric: str, target: float, max_epochs: int) 
             f"best_{SEARCH_METRIC}": float(ordered[SEARCH_METRIC].max())}
 
 
+def against_random_without_stopping(rows: list[dict[str, Any]], reports: dict[str, pd.DataFrame],
+                                    max_epochs: int) -> None:
+    """Each strategy's trial-epochs to reach the best dev mean recall of random search without early
+    stopping, as a share of what that random search spent: the search-efficiency figure."""
+    if REFERENCE not in reports:
+        return
+    reference = next(r for r in rows if r["strategy"] == REFERENCE)
+    for row in rows:
+        spent = account(reports[row["strategy"]], SEARCH_METRIC, reference[f"best_{SEARCH_METRIC}"], max_epochs)
+        row["to_reference"] = spent["to_target"]
+        row["share_of_reference"] = None if spent["to_target"] is None else spent["to_target"] / reference["trial_epochs"]
+
+
 def strategies_table(rows: list[dict[str, Any]], metric: str, target: float, trials: int,
                      max_epochs: int) -> dict[str, Any]:
     """The comparison as title, headers and rows: printed here, rendered by the report."""
@@ -72,6 +86,11 @@ def strategies_table(rows: list[dict[str, Any]], metric: str, target: float, tri
     body = [[r["strategy"], r["trials"], r["stopped_early"], r["trial_epochs"],
              "not reached" if r["to_target"] is None else r["to_target"], r[f"best_{metric}"],
              r[f"best_{SEARCH_METRIC}"], r["minutes"]] for r in rows]
+    if all("to_reference" in r for r in rows):
+        headers.append(f"trial-epochs to {REFERENCE}'s best {SEARCH_METRIC} (share of its trial-epochs)")
+        for line, r in zip(body, rows):
+            line.append("not reached" if r["to_reference"] is None
+                        else f"{r['to_reference']} ({100 * r['share_of_reference']:.0f} %)")
     return {"title": f"search strategies: {trials} trials of up to {max_epochs} epochs each, same space and seed",
             "headers": headers, "rows": body,
             "note": ("A trial-epoch is one epoch one trial trained and reported. Trial-epochs to target: "
@@ -93,7 +112,7 @@ def compare_strategies(ablate: AblateConfig, search: SearchConfig, base: Experim
     connect(address)
     data = trial_data(data_path, base, with_grid=searches_grid(search, base))
     trial = trainable(data)  # one copy of the data in the object store for every strategy
-    rows = []
+    rows, all_reports = [], {}
     for i, (strategy, variant) in enumerate(variants.items(), 1):
         echo(f"[strategies] {i}/{len(variants)} {strategy}: {variant.trials} trials of up to "
              f"{variant.max_epochs} epochs, {concurrency(variant)} at once")
@@ -103,8 +122,10 @@ def compare_strategies(ablate: AblateConfig, search: SearchConfig, base: Experim
         summarise(results, variant, folders[strategy], echo)  # trials.csv, best.json, best/: what `report` reads
         reports = reports_frame(results)
         reports.to_csv(folders[strategy] / "reports.csv", index=False)  # the accounting's input, to check it by
+        all_reports[strategy] = reports
         rows.append({"strategy": strategy, **account(reports, ablate.target_metric, ablate.target, variant.max_epochs),
                      "minutes": (time.time() - started) / 60})
+    against_random_without_stopping(rows, all_reports, search.max_epochs)
     table = strategies_table(rows, ablate.target_metric, ablate.target, search.trials, search.max_epochs)
     pd.DataFrame(rows).to_csv(out / "strategies.csv", index=False)
     (out / "strategies.json").write_text(json.dumps(

@@ -92,6 +92,11 @@ def test_strategy_comparison_accounts_trial_epochs_of_the_trials(strategies: tup
         on_target = history[history["s2i_r10"] >= ablate.target]
         expected = (history["wall_time"] <= on_target["wall_time"].min()).sum() if len(on_target) else None
         assert row["to_target"] == expected
+    reference = rows["random+fifo"]  # every strategy measured against random search without early stopping
+    assert reference["to_reference"] <= reference["trial_epochs"]  # it reaches its own best, at the latest last
+    for row in rows.values():
+        if row["to_reference"] is not None:
+            assert row["share_of_reference"] == pytest.approx(row["to_reference"] / reference["trial_epochs"])
     saved = json.loads((tmp_path / "strategies.json").read_text())
     assert [r[0] for r in saved["table"]["rows"]] == list(ablate.strategies)
     assert any(saved["table"]["title"] in line for line in lines)  # the table was printed
