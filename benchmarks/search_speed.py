@@ -27,7 +27,7 @@ from sonovis.train import fit
 
 
 class TrialMemory(threading.Thread):
-    """Samples the largest USS of each running trial process (Ray names them ray::train_trial)."""
+    """Samples the largest USS of each running trial process (Ray names them ray::ImplicitFunc.train)."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
@@ -38,7 +38,7 @@ class TrialMemory(threading.Thread):
         while self.running:
             for proc in psutil.process_iter(["pid", "cmdline"]):
                 try:
-                    if any("train_trial" in part for part in proc.info["cmdline"] or []):
+                    if any(part.startswith("ray::ImplicitFunc") for part in proc.info["cmdline"] or []):  # a Tune trial
                         uss = proc.memory_full_info().uss / 2**20
                         self.peak[proc.pid] = max(self.peak.get(proc.pid, 0.0), uss)
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
