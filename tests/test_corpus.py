@@ -163,6 +163,24 @@ def test_each_bad_row_is_reported_with_file_and_line(shared, tmp_path) -> None:
     assert str(corpus.skipped[0]).startswith(str(root))
 
 
+def test_only_selected_images_are_decoded(shared, tmp_path) -> None:
+    """A --limit run must not decode all 8,000 photos, yet a broken image it selects is still reported."""
+    good = real_images(shared, 2)
+    root = kaggle_copy(shared, tmp_path / "sel", good, [])
+    (root / "Images" / "a-corrupt.jpg").write_bytes(b"not a jpeg" * 20)  # sorts first: inside any limit
+    (root / "Images" / "z-corrupt.jpg").write_bytes(b"not a jpeg" * 20)
+    (root / "captions.txt").write_text(
+        f"image,caption\n{good[0]},A dog .\n{good[1]},A cat .\na-corrupt.jpg,Noise .\nz-corrupt.jpg,Noise .\n")
+    (root / "splits").mkdir()
+    (root / "splits" / "train.txt").write_text(f"{good[0]}\nz-corrupt.jpg\n")
+    (root / "splits" / "dev.txt").write_text(f"a-corrupt.jpg\n{good[1]}\n")
+    dev = read_flickr8k(root, splits=("dev",), limit_images=2)
+    assert [r.image_id for r in dev.rows] == [good[1]]
+    assert [s.line for s in dev.skipped] == [4]  # a-corrupt's line; z-corrupt (train) was never decoded
+    everything = read_flickr8k(root)
+    assert sorted(s.line for s in everything.skipped) == [4, 5]
+
+
 def test_missing_root_or_captions_is_one_clear_error(tmp_path) -> None:
     with pytest.raises(InputError, match=r"not found.*Kaggle.*official") as missing_root:
         read_flickr8k(tmp_path / "nowhere")

@@ -54,12 +54,18 @@ class Corpus:
 
     def select(self, splits: tuple[str, ...], limit_images: int = 0) -> "Corpus":
         """Keep the given splits and, per split, the first ``limit_images`` images (sorted by id)."""
+        keep = self.first_images({(r.split, r.image_id) for r in self.rows}, splits, limit_images)
+        return Corpus(rows=[r for r in self.rows if (r.split, r.image_id) in keep], skipped=list(self.skipped))
+
+    @staticmethod
+    def first_images(images: set[tuple[str, str]], splits: tuple[str, ...],
+                     limit_images: int = 0) -> set[tuple[str, str]]:
+        """The (split, image) pairs in ``splits``, the first ``limit_images`` of each by id (0: all)."""
         keep: set[tuple[str, str]] = set()
         for split in splits:
-            ids = sorted({r.image_id for r in self.rows if r.split == split})
+            ids = sorted(i for s, i in images if s == split)
             keep.update((split, i) for i in (ids[:limit_images] if limit_images else ids))
-        rows = [r for r in self.rows if (r.split, r.image_id) in keep]
-        return Corpus(rows=rows, skipped=list(self.skipped))
+        return keep
 
 
 def load_corpus(cfg: CorpusConfig, workdir: Path) -> Corpus:
@@ -83,7 +89,7 @@ def load_corpus(cfg: CorpusConfig, workdir: Path) -> Corpus:
     elif not cfg.root:
         raise ConfigError(f"corpus.root is required for corpus.kind = {cfg.kind!r}")
     elif cfg.kind == "flickr8k":
-        corpus = read_flickr8k(Path(cfg.root), seed=cfg.seed)
+        corpus = read_flickr8k(Path(cfg.root), seed=cfg.seed, splits=cfg.splits, limit_images=cfg.limit)
     else:
         root = Path(cfg.root).expanduser().resolve()
         if root.is_file():

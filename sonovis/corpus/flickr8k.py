@@ -52,12 +52,14 @@ class _Layout:
     parse: Callable[[Path, list[Skip]], list[_Caption]]
 
 
-def read_flickr8k(root: Path, seed: int = 0, verify_images: bool = True) -> Corpus:
-    """All captions of all usable images, each image in one split.
+def read_flickr8k(root: Path, seed: int = 0, verify_images: bool = True,
+                  splits: tuple[str, ...] = SPLITS, limit_images: int = 0) -> Corpus:
+    """All captions of the usable images in ``splits`` (the first ``limit_images`` per split, if set).
 
     Split files are used when present; otherwise images are split by ``seed``
-    (see ``seeded_split``). ``verify_images`` decodes every image once, so a broken
-    file is reported here rather than crashing feature extraction later.
+    (see ``seeded_split``). ``verify_images`` decodes every selected image once, so a
+    broken file is reported here rather than crashing feature extraction later; images
+    outside the selection are not decoded, so a small ``--limit`` run starts at once.
     """
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
@@ -74,17 +76,26 @@ def read_flickr8k(root: Path, seed: int = 0, verify_images: bool = True) -> Corp
         skipped += [Skip(source, c.line, f"{c.image_id} is in no split file") for c in outside]
         captions = [c for c in captions if c.image_id in split_of]
 
-    problems = {i: image_problem(layout.image_dir / i, verify_images) for i in sorted({c.image_id for c in captions})}
-    skipped += [Skip(source, c.line, problems[c.image_id]) for c in captions if problems[c.image_id]]
-    captions = [c for c in captions if not problems[c.image_id]]
+    captions = _drop_bad_images(captions, layout.image_dir, source, skipped, decode=False)
     if split_of is None:
         split_of = seeded_split({c.image_id for c in captions}, seed)
+    selected = Corpus.first_images({(split_of[c.image_id], c.image_id) for c in captions}, splits, limit_images)
+    captions = [c for c in captions if (split_of[c.image_id], c.image_id) in selected]
+    captions = _drop_bad_images(captions, layout.image_dir, source, skipped, decode=verify_images)
 
     rows = [
         CaptionRow(c.image_id, str(layout.image_dir / c.image_id), c.caption, split_of[c.image_id], c.index)
         for c in captions
     ]
     return Corpus(rows=rows, skipped=skipped)
+
+
+def _drop_bad_images(captions: list[_Caption], image_dir: Path, source: str, skipped: list[Skip],
+                     decode: bool) -> list[_Caption]:
+    """Captions whose image is usable; the others become skips naming the caption line."""
+    problems = {i: image_problem(image_dir / i, decode) for i in sorted({c.image_id for c in captions})}
+    skipped += [Skip(source, c.line, problems[c.image_id]) for c in captions if problems[c.image_id]]
+    return [c for c in captions if not problems[c.image_id]]
 
 
 def seeded_split(image_ids: set[str], seed: int) -> dict[str, str]:
