@@ -15,7 +15,6 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
-from sonovis.backbones import load_backbone
 from sonovis.config import PrepareConfig
 from sonovis.corpus import CaptionRow
 from sonovis.errors import InputError
@@ -113,6 +112,10 @@ class Extractor:
     @property
     def backbone(self):
         if self._backbone is None:
+            # Imported here: timm and torchvision add ~2 s to every worker's start, and most
+            # shards are utterances, which never need them.
+            from sonovis.backbones import load_backbone
+
             self._backbone = load_backbone(self.cfg.features.backbone)
         return self._backbone
 
