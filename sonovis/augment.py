@@ -136,18 +136,21 @@ def _spans(count: int, width: int, extent: torch.Tensor, size: int) -> torch.Ten
 
 def mask_time(x: torch.Tensor, lengths: torch.Tensor, count: int, width: int) -> torch.Tensor:
     """SpecAugment time masks: whole frames of each span set to the utterance's mean frame (0 once normalised)."""
-    valid = frame_mask(lengths, x.shape[1]).unsqueeze(-1).to(x.dtype)
-    mean = (x * valid).sum(dim=1, keepdim=True) / lengths.clamp(min=1)[:, None, None].to(x.dtype)
     masked = _spans(count, width, lengths, x.shape[1]).unsqueeze(-1)
-    return torch.where(masked, mean.expand_as(x), x)
+    return torch.where(masked, _mean_frame(x, lengths).expand_as(x), x)
 
 
 def mask_freq(y: torch.Tensor, lengths: torch.Tensor, count: int, width: int) -> torch.Tensor:
     """SpecAugment frequency masks on log-mel [B, T, M]: each masked bin flattened to its mean over valid frames."""
-    valid = frame_mask(lengths, y.shape[1]).unsqueeze(-1).to(y.dtype)
-    mean = (y * valid).sum(dim=1, keepdim=True) / lengths.clamp(min=1)[:, None, None].to(y.dtype)
     masked = _spans(count, width, torch.full_like(lengths, y.shape[2]), y.shape[2]).unsqueeze(1)
-    return torch.where(masked, mean.expand_as(y), y) * valid
+    valid = frame_mask(lengths, y.shape[1]).unsqueeze(-1).to(y.dtype)
+    return torch.where(masked, _mean_frame(y, lengths).expand_as(y), y) * valid
+
+
+def _mean_frame(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """[B, 1, F]: each utterance's mean frame over its valid (unpadded) frames."""
+    valid = frame_mask(lengths, x.shape[1]).unsqueeze(-1).to(x.dtype)
+    return (x * valid).sum(dim=1, keepdim=True) / lengths.clamp(min=1)[:, None, None].to(x.dtype)
 
 
 def check_config(cfg: AugmentConfig, features: FeatureConfig) -> None:
