@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 import ray
+import torch
 
 from sonovis import __version__
 from sonovis.config import PrepareConfig, from_dict, to_dict
@@ -101,8 +102,6 @@ def _extractor(cfg: str) -> Extractor:
     Tasks rather than actors: Ray reuses its task workers, so a second run (or the image and
     utterance shards of one run) does not pay the ~5 s of starting processes and importing torch.
     """
-    import torch
-
     torch.set_num_threads(1)  # one CPU per task; more threads would only fight
     return Extractor(from_dict(PrepareConfig, json.loads(cfg)))
 
