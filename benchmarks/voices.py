@@ -13,7 +13,11 @@ counts training CPU time only, and an epoch that would overrun it is not started
 
 The table reports each arm's last epoch: seen and held-out s2i R@10, their ratio, and the
 change against the baseline (a negative seen change is what the augmentation cost on voices
-the model did hear).
+the model did hear). ``--family NAME=PATTERN|PATTERN`` (repeatable) adds a second table: s2i
+R@10 per family of dev voice groups (a group joins the first family with a matching pattern,
+the rest form "other"), so runs with different ``--holdout`` sets compare on the same voices.
+``--epochs N`` trains every arm exactly N epochs instead of a CPU budget: CPU time per epoch
+varies between runs on a shared VM, and equal epochs keep two runs comparable.
 """
 
 from __future__ import annotations
@@ -26,11 +30,14 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
 from budget import epochs_within_budget  # benchmarks/ is on sys.path when run
 from sonovis.config import apply_overrides, experiment_config, to_dict
 from sonovis.shards import load_prepared
 from sonovis.table import format_table
 from sonovis.train import Trainer, needs_grid
+from sonovis.voices import by_voice_group, matches
 
 DEFAULT_AUGMENT = ["time_masks=2", "freq_masks=2", "speed=0.1", "vtlp=0.1", "noise_snr_db=[10.0, 30.0]"]
 SWITCHES = ("time_masks", "freq_masks", "speed", "vtlp", "noise_snr_db", "gain_db")  # each is one measure
@@ -57,7 +64,34 @@ def run_arm(data: Any, settings: dict[str, Any], budget_s: float, name: str) -> 
         print(f"  [{name}] epoch {trainer.epoch}: {train_cpu / 60:.1f} CPU min, loss {loss:.3f}, seen R@10 "
               f"{metrics.get('seen_s2i_r10', float('nan')):.1f}, held-out R@10 "
               f"{metrics.get('heldout_s2i_r10', float('nan')):.1f}", flush=True)
+    rows[-1]["by_voice"] = last_epoch_by_voice(trainer)
     return rows
+
+
+def last_epoch_by_voice(trainer: Trainer) -> dict[str, dict[str, Any]]:
+    """Speech->image recall per dev voice group after the last epoch, for ``--family`` comparisons."""
+    split = trainer.data.splits[trainer.cfg.train.eval_split]
+    emb = trainer.embed(split)
+    image_of = torch.from_numpy(np.asarray(split.image_of_utterance))
+    return by_voice_group(emb["speech"], emb["image"], image_of, split.voice_groups)
+
+
+def family_recall(by_voice: dict[str, dict[str, Any]], families: dict[str, list[str]]) -> dict[str, float]:
+    """R@10 over each family's utterances: the utterance-weighted mean of its groups' R@10 (each
+    utterance is ranked against every image, so recall over a union is that weighted mean)."""
+    hits: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for group, metrics in by_voice.items():
+        family = next((name for name, patterns in families.items() if matches(group, patterns)), "other")
+        hits[family] = hits.get(family, 0.0) + metrics["r10"] * metrics["utterances"]
+        counts[family] = counts.get(family, 0) + metrics["utterances"]
+    return {family: hits[family] / counts[family] for family in [*families, "other"] if counts.get(family)}
+
+
+def family_table(results: dict[str, list[dict[str, Any]]], families: dict[str, list[str]]) -> tuple[list[str], list[list[Any]]]:
+    recall = {name: family_recall(rows[-1]["by_voice"], families) for name, rows in results.items()}
+    columns = list(dict.fromkeys(family for by_family in recall.values() for family in by_family))
+    return ["arm", *columns], [[name, *(r.get(f, float("nan")) for f in columns)] for name, r in recall.items()]
 
 
 def load_and_run_arm(name: str, prepared: str, settings: dict[str, Any], budget_s: float) -> list[dict[str, float]]:
@@ -70,7 +104,7 @@ def load_and_run_arm(name: str, prepared: str, settings: dict[str, Any], budget_
     return run_arm(data, settings, budget_s, name)
 
 
-def reused_baseline(path: Path, prepared: str, holdout: list[str], minutes: float,
+def reused_baseline(path: Path, prepared: str, holdout: list[str], minutes: float | None,
                     overrides: list[str]) -> list[dict[str, float]]:
     """The baseline rows of an earlier run, refused unless it measured the very same thing."""
     earlier = json.loads(path.read_text())
@@ -110,15 +144,24 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="reuse the baseline arm of an earlier run's JSON "
                         "(same data, holdout, budget and --set), instead of training it again")
     parser.add_argument("--workers", type=int, default=1, help="arms trained at once, one process and thread each")
+    parser.add_argument("--epochs", type=int, help="train every arm exactly this many epochs (no CPU budget)")
+    parser.add_argument("--family", action="append", default=[], metavar="NAME=PATTERN|PATTERN",
+                        help="a family of dev voice groups for the per-family R@10 table, repeatable")
     args = parser.parse_args()
 
     holdout = [p for p in args.holdout.split(",") if p]
+    families = {name: patterns.split("|") for name, patterns in (f.split("=", 1) for f in args.family)}
+    if args.epochs:
+        args.overrides.append(f"train.epochs={args.epochs}")
+        args.minutes = None  # no budget: the JSON records the epochs instead
     base = apply_overrides({"train": {"threads": 1, "holdout_voices": holdout}}, args.overrides)
     cfg = experiment_config(base)
-    print(f"holding out {holdout}; budget {args.minutes} CPU min per arm; {args.workers} arm(s) at once", flush=True)
+    budget = f"{args.epochs} epochs" if args.epochs else f"{args.minutes} CPU min"
+    budget_s = args.minutes * 60 if args.minutes else float("inf")
+    print(f"holding out {holdout}; {budget} per arm; {args.workers} arm(s) at once", flush=True)
     plan = arms(args.augment or DEFAULT_AUGMENT, args.measures)
     jobs = {name: (args.prepared, apply_overrides(json.loads(json.dumps(base)), [f"augment.{item}" for item in augment]),
-                   args.minutes * 60) for name, augment in plan.items()}
+                   budget_s) for name, augment in plan.items()}
     results: dict[str, list[dict[str, float]]] = {}
     if args.baseline:
         results["baseline"] = reused_baseline(args.baseline, str(args.prepared), holdout, args.minutes, args.overrides)
@@ -126,12 +169,14 @@ def main() -> None:
     with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {name: pool.submit(load_and_run_arm, name, *job) for name, job in jobs.items()}
         results.update({name: future.result() for name, future in futures.items()})
-    title = f"held-out voices {holdout}: s2i R@10 on {cfg.train.eval_split}, {args.minutes} CPU min per arm"
+    title = f"held-out voices {holdout}: s2i R@10 on {cfg.train.eval_split}, {budget} per arm"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"prepared": str(args.prepared), "holdout": holdout, "minutes": args.minutes,
                                     "overrides": args.overrides, "arms": plan, "config": to_dict(cfg),
                                     "results": results}, indent=1))
     print(format_table(*summary(results), title=title))
+    if families:
+        print(format_table(*family_table(results, families), title=f"s2i R@10 on {cfg.train.eval_split} by voice family"))
     print(f"wrote {args.out}")
 
 

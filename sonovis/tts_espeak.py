@@ -24,6 +24,7 @@ ESPEAK = "espeak-ng"
 MBROLA_PREFIX = "mb/"  # mbrola voices need Debian's mbrola packages (contrib/non-free), checked per voice
 MBROLA_DIR = Path("/usr/share/mbrola")  # where Debian's mbrola-<db> packages put their databases
 ALL = "all"  # speech.voices / speech.variants entry meaning every one espeak-ng has
+ALL_MBROLA = "mbrola"  # speech.voices entry meaning every English mbrola voice whose database is installed
 # One row of `espeak-ng --voices`: Pty Language Age/Gender VoiceName File (Other Languages)
 _VOICE_ROW = re.compile(r"^\s*\d+\s+(?P<language>\S+)\s+\S+\s+(?P<name>\S+)\s+(?P<file>.*?)\s*(?:\(.*)?$")
 
@@ -65,6 +66,24 @@ def list_espeak_english_voices() -> list[str]:
     return list(dict.fromkeys(languages))
 
 
+def list_mbrola_english_voices() -> list[str]:
+    """English-speaking mbrola voices whose database is installed, as ``-v`` takes them (mb-us1, mb-de1-en).
+
+    A second synthesis method (diphone concatenation, not espeak's formants): the closest thing
+    to another engine that installs offline. Voices such as mb-de1-en speak English with a
+    German diphone set, i.e. with a foreign accent.
+    """
+    if not shutil.which("mbrola"):
+        return []
+    entries = [e for e in list_espeak_voices("mb") if e.language.startswith("en") and e.file.startswith(MBROLA_PREFIX)]
+    return [e.file.removeprefix(MBROLA_PREFIX) for e in entries if (MBROLA_DIR / _mbrola_database(e)).exists()]
+
+
+def is_mbrola(voice: str) -> bool:
+    """mbrola voices are named after their file, mb-<database>[-<language>]."""
+    return voice.startswith("mb-")
+
+
 def list_espeak_variants() -> list[str]:
     """Every variant, as ``+variant`` takes it (the file name after ``!v/``, e.g. f2, klatt)."""
     return [e.file.removeprefix("!v/") for e in list_espeak_voices("variant")]
@@ -79,8 +98,8 @@ class EspeakEngine(TextToSpeech):
         super().__init__(cfg)
         _check_range("speech.speed", cfg.speed, 80, 450)
         _check_range("speech.pitch", cfg.pitch, 0, 99)
-        self.voices = _expand(cfg.voices, list_espeak_english_voices)
-        self.variants = _expand(cfg.variants, list_espeak_variants)
+        self.voices = _expand(cfg.voices, {ALL: list_espeak_english_voices, ALL_MBROLA: _installed_mbrola_voices})
+        self.variants = _expand(cfg.variants, {ALL: list_espeak_variants})
         self._check_voices(self.voices, self.variants)
         # Per side (held out or not), each accent with the variants it may be spoken in.
         self._pairs = {side: self._pairs_for(side) for side in (False, True)}
@@ -97,9 +116,13 @@ class EspeakEngine(TextToSpeech):
 
     def _pairs_for(self, held_out: bool) -> dict[str, tuple[str, ...]]:
         patterns = self.cfg.holdout_voices
-        pairs = {name: tuple(v for v in (self.variants or ("",))
+        pairs = {name: tuple(v for v in self._variants_of(name)
                              if matches(self.pair_label(name, v), patterns) == held_out) for name in self.voices}
         return {name: variants for name, variants in pairs.items() if variants}
+
+    def _variants_of(self, name: str) -> tuple[str, ...]:
+        """mbrola voices take no espeak variant: with one, espeak-ng silently speaks with its own formants."""
+        return ("",) if is_mbrola(name) or not self.variants else self.variants
 
     def voice_for(self, utterance_id: str, k: int = 0, split: str = "train") -> Voice:
         rng = self._rng(utterance_id, k)
@@ -151,10 +174,21 @@ def _check_range(key: str, bounds: tuple[int, int], low: int, high: int) -> None
         raise ConfigError(f"{key}: expected [min, max] within {low}..{high}, got {list(bounds)}")
 
 
-def _expand(names: tuple[str, ...], every: Callable[[], list[str]]) -> tuple[str, ...]:
-    """``"all"`` replaced by every name espeak-ng has, in its order; duplicates dropped."""
-    expanded = [n for name in names for n in (every() if name == ALL else [name])]
+def _expand(names: tuple[str, ...], keywords: dict[str, Callable[[], list[str]]]) -> tuple[str, ...]:
+    """Each keyword (``"all"``, ``"mbrola"``) replaced by the names it stands for, in order; duplicates dropped."""
+    expanded = [n for name in names for n in (keywords[name]() if name in keywords else [name])]
     return tuple(dict.fromkeys(expanded))
+
+
+def _installed_mbrola_voices() -> list[str]:
+    """``"mbrola"`` with nothing installed is refused rather than silently meaning no voice at all."""
+    voices = list_mbrola_english_voices()
+    if not voices:
+        raise ConfigError(
+            'speech.voices: "mbrola" found no English mbrola voice installed; install `mbrola` and e.g. '
+            "`mbrola-us1` from Debian contrib/non-free (see README, Voices the model never heard)"
+        )
+    return voices
 
 
 def _check_mbrola(voice: str, entry: EspeakVoiceEntry) -> None:

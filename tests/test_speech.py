@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 import numpy as np
 import pytest
 
+from sonovis import tts_espeak
 from sonovis.config import SpeechConfig
 from sonovis.corpus import CaptionRow
 from sonovis.errors import ConfigError, InputError, SonovisError
@@ -195,14 +196,27 @@ def test_prep_time_holdout_refuses_an_empty_side():
         make_engine(SpeechConfig(engine="recordings", holdout_voices=("x",)))
 
 
-def test_mbrola_voice_needs_debian_contrib_packages():
-    """Debian main has no mbrola: without it the voice is refused with what to install; with it, allowed."""
-    installed = shutil.which("mbrola") and Path("/usr/share/mbrola/us1").exists()
-    if installed:
-        assert EspeakEngine(SpeechConfig(voices=("mb-us1",), variants=())).voices == ("mb-us1",)
-    else:
-        with pytest.raises(ConfigError, match=r"mb-us1 is an mbrola voice.*install `mbrola` and `mbrola-us1`.*contrib"):
-            EspeakEngine(SpeechConfig(voices=("en-us", "mb-us1")))
+def test_mbrola_voice_without_its_packages_is_refused_with_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setattr(tts_espeak, "MBROLA_DIR", tmp_path)  # as on a machine without Debian's mbrola-* packages
+    with pytest.raises(ConfigError, match=r"mb-us1 is an mbrola voice.*install `mbrola` and `mbrola-us1`.*contrib"):
+        EspeakEngine(SpeechConfig(voices=("en-us", "mb-us1")))
+    with pytest.raises(ConfigError, match='"mbrola" found no English mbrola voice installed'):
+        EspeakEngine(SpeechConfig(voices=("all", "mbrola")))
+
+
+@pytest.mark.skipif(not tts_espeak.list_mbrola_english_voices(), reason="mbrola packages not installed (make setup)")
+def test_mbrola_voices_are_a_second_engine_for_prep_and_holdout():
+    """``"mbrola"`` adds every installed English mbrola voice; they take no variant, and can be held out as a group."""
+    engine = EspeakEngine(SpeechConfig(voices=("all", "mbrola"), variants=("all",), holdout_voices=("mb-",)))
+    mbrola = tts_espeak.list_mbrola_english_voices()
+    assert {"mb-us1", "mb-en1"} <= set(mbrola) and set(engine.voices) == set(list_espeak_english_voices()) | set(mbrola)
+    ids = [f"img{i}.jpg#0" for i in range(200)]
+    train, dev = ([engine.voice_for(i, 0, split) for i in ids] for split in ("train", "dev"))
+    assert not any(v.name.startswith("mb-") for v in train) and {v.variant for v in train} - {""}
+    assert {v.name for v in dev} == set(mbrola) and {v.variant for v in dev} == {""}
+    # Real diphone audio, at mbrola's own rate (features resample it), not espeak's formants at 22,050 Hz.
+    audio = engine.synthesize("A dog runs through the grass.", Voice("espeak", name="mb-us1", speed=160, pitch=50))
+    assert audio.sample_rate == 16_000 and 1.0 < audio.duration < 4.0 and np.abs(audio.samples).max() > 0.05
 
 
 # --- gTTS against a local server speaking Google's batchexecute format ----------------------
