@@ -16,7 +16,9 @@ change against the baseline (a negative seen change is what the augmentation cos
 the model did hear). ``--family NAME=PATTERN|PATTERN`` (repeatable) adds a second table: s2i
 R@10 per family of dev voice groups (a group joins the first family with a matching pattern,
 the rest form "other"), so runs with different ``--holdout`` sets compare on the same voices.
-``--epochs N`` trains every arm exactly N epochs instead of a CPU budget: CPU time per epoch
+``--unheard NAME=PREP`` (repeatable) also scores every arm, after its last epoch, on the eval
+split of another prepared folder of the same images, e.g. spoken by flite or Pico: engines the
+model never heard. ``--epochs N`` trains every arm exactly N epochs instead of a CPU budget: CPU time per epoch
 varies between runs on a shared VM, and equal epochs keep two runs comparable.
 """
 
@@ -34,6 +36,7 @@ import numpy as np
 import torch
 from budget import epochs_within_budget  # benchmarks/ is on sys.path when run
 from sonovis.config import apply_overrides, experiment_config, to_dict
+from sonovis.metrics import retrieval_metrics
 from sonovis.shards import load_prepared
 from sonovis.table import format_table
 from sonovis.train import Trainer, needs_grid
@@ -54,7 +57,8 @@ def arms(augment: list[str], measures: bool) -> dict[str, list[str]]:
     return out
 
 
-def run_arm(data: Any, settings: dict[str, Any], budget_s: float, name: str) -> list[dict[str, float]]:
+def run_arm(data: Any, settings: dict[str, Any], budget_s: float, name: str,
+            unheard: dict[str, Any]) -> list[dict[str, Any]]:
     """Train one arm epoch by epoch until train.epochs or the CPU budget; a row of dev metrics per epoch."""
     trainer = Trainer(experiment_config(settings), data)
     rows: list[dict[str, float]] = []
@@ -65,7 +69,20 @@ def run_arm(data: Any, settings: dict[str, Any], budget_s: float, name: str) -> 
               f"{metrics.get('seen_s2i_r10', float('nan')):.1f}, held-out R@10 "
               f"{metrics.get('heldout_s2i_r10', float('nan')):.1f}", flush=True)
     rows[-1]["by_voice"] = last_epoch_by_voice(trainer)
+    for engine, other in unheard.items():
+        rows[-1][f"unheard_{engine}_s2i_r10"] = unheard_recall(trainer, other)
     return rows
+
+
+def unheard_recall(trainer: Trainer, other: Any) -> float:
+    """s2i R@10 on another prepared folder's eval split: the same images, spoken by an engine never heard."""
+    mine, theirs = (d.manifest["config"]["features"] for d in (trainer.data, other))
+    if mine != theirs:  # same images and backbone, same speech features, or the numbers mean nothing
+        raise SystemExit(f"{other.root}: features {theirs} differ from the training data's {mine}")
+    split = other.splits[trainer.cfg.train.eval_split]
+    emb = trainer.embed(split)
+    image_of = torch.from_numpy(np.asarray(split.image_of_utterance))
+    return retrieval_metrics(emb["speech"], emb["image"], image_of)["s2i"]["r10"]
 
 
 def last_epoch_by_voice(trainer: Trainer) -> dict[str, dict[str, Any]]:
@@ -94,14 +111,16 @@ def family_table(results: dict[str, list[dict[str, Any]]], families: dict[str, l
     return ["arm", *columns], [[name, *(r.get(f, float("nan")) for f in columns)] for name, r in recall.items()]
 
 
-def load_and_run_arm(name: str, prepared: str, settings: dict[str, Any], budget_s: float) -> list[dict[str, float]]:
+def load_and_run_arm(name: str, prepared: str, settings: dict[str, Any], budget_s: float,
+                     unheard: dict[str, str]) -> list[dict[str, Any]]:
     """One arm in its own process: load the data (not counted), then train within the budget."""
     cfg = experiment_config(settings)
     start = time.process_time()
     data = load_prepared(prepared, splits=("train", cfg.train.eval_split), with_grid=needs_grid(cfg))
+    others = {engine: load_prepared(path, splits=(cfg.train.eval_split,)) for engine, path in unheard.items()}
     print(f"[{name}] {' '.join(f'{k}={v}' for k, v in settings.get('augment', {}).items()) or 'no augmentation'}"
           f" (data loaded in {time.process_time() - start:.0f} CPU s)", flush=True)
-    return run_arm(data, settings, budget_s, name)
+    return run_arm(data, settings, budget_s, name, others)
 
 
 def reused_baseline(path: Path, prepared: str, holdout: list[str], minutes: float | None,
@@ -116,8 +135,9 @@ def reused_baseline(path: Path, prepared: str, holdout: list[str], minutes: floa
 
 
 def summary(results: dict[str, list[dict[str, float]]]) -> tuple[list[str], list[list[Any]]]:
+    unheard = [key for key in results["baseline"][-1] if key.startswith("unheard_")]
     headers = ["arm", "epochs", "CPU min", "train loss", "seen R@10", "held-out R@10", "ratio",
-               "seen Δ", "held-out Δ"]
+               "seen Δ", "held-out Δ"] + [key.split("_")[1] + " R@10" for key in unheard]
     nan = float("nan")
     base = results["baseline"][-1]  # the first epoch always runs, so every arm has a last row
     table = []
@@ -127,7 +147,7 @@ def summary(results: dict[str, list[dict[str, float]]]) -> tuple[list[str], list
         deltas = ["-", "-"] if name == "baseline" else [
             seen - base.get("seen_s2i_r10", nan), held - base.get("heldout_s2i_r10", nan)]
         table.append([name, last["epoch"], last["cpu_min"], last["train_loss"], seen, held,
-                      last.get("voice_ratio", float("nan"))] + deltas)
+                      last.get("voice_ratio", float("nan"))] + deltas + [last.get(key, nan) for key in unheard])
     return headers, table
 
 
@@ -145,12 +165,15 @@ def main() -> None:
                         "(same data, holdout, budget and --set), instead of training it again")
     parser.add_argument("--workers", type=int, default=1, help="arms trained at once, one process and thread each")
     parser.add_argument("--epochs", type=int, help="train every arm exactly this many epochs (no CPU budget)")
+    parser.add_argument("--unheard", action="append", default=[], metavar="NAME=PREP",
+                        help="also score on this prepared folder's eval split (same images, another engine)")
     parser.add_argument("--family", action="append", default=[], metavar="NAME=PATTERN|PATTERN",
                         help="a family of dev voice groups for the per-family R@10 table, repeatable")
     args = parser.parse_args()
 
     holdout = [p for p in args.holdout.split(",") if p]
     families = {name: patterns.split("|") for name, patterns in (f.split("=", 1) for f in args.family)}
+    unheard = dict(u.split("=", 1) for u in args.unheard)
     if args.epochs:
         args.overrides.append(f"train.epochs={args.epochs}")
         args.minutes = None  # no budget: the JSON records the epochs instead
@@ -161,7 +184,7 @@ def main() -> None:
     print(f"holding out {holdout}; {budget} per arm; {args.workers} arm(s) at once", flush=True)
     plan = arms(args.augment or DEFAULT_AUGMENT, args.measures)
     jobs = {name: (args.prepared, apply_overrides(json.loads(json.dumps(base)), [f"augment.{item}" for item in augment]),
-                   budget_s) for name, augment in plan.items()}
+                   budget_s, unheard) for name, augment in plan.items()}
     results: dict[str, list[dict[str, float]]] = {}
     if args.baseline:
         results["baseline"] = reused_baseline(args.baseline, str(args.prepared), holdout, args.minutes, args.overrides)

@@ -31,7 +31,9 @@ class CorpusConfig:
 
 @dataclass
 class SpeechConfig:
-    engine: str = "espeak"  # espeak (offline) | gtts (online) | recordings (the user's own audio)
+    # espeak (offline; with mbrola voices too) | gtts (online) | flite | pico (offline, other synthesis
+    # methods: see tts_local.py) | recordings (the user's own audio)
+    engine: str = "espeak"
     # Several voices, speeds and pitches so a model cannot latch onto one synthesiser's quirks.
     voices: tuple[str, ...] = (
         "en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc",
@@ -43,6 +45,8 @@ class SpeechConfig:
     speed: tuple[int, int] = (140, 190)  # words per minute, drawn uniformly per utterance
     pitch: tuple[int, int] = (30, 70)  # espeak-ng pitch 0..99, drawn uniformly per utterance
     gtts_tlds: tuple[str, ...] = ("com", "co.uk", "com.au", "co.in", "ca", "ie")  # Google accents
+    flite_voices: tuple[str, ...] = ("slt", "rms", "awb", "kal16")  # flite's built-in 16 kHz voices (kal is 8 kHz)
+    pico_voices: tuple[str, ...] = ("en-US", "en-GB")  # Pico's English voices
     voices_per_caption: int = 1  # >1 speaks each caption with several different voices
     # Leave voices out at prep time: substring patterns on a voice's label without speed/pitch
     # (e.g. "en-gb-scotland", "+f" against "espeak:en-gb-scotland+f2"). Train speaks only with

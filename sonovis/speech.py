@@ -31,14 +31,15 @@ from sonovis.errors import ConfigError, InputError
 from sonovis.voices import check_patterns
 
 T = TypeVar("T")
+SYNTHESISERS = ("espeak", "flite", "pico")  # engines whose voices have a name, a speed and a pitch
 
 
 @dataclass(frozen=True)
 class Voice:
     """Everything that shapes how a text sounds; also the cache key besides the text."""
 
-    engine: str  # espeak | gtts | recordings
-    name: str = ""  # espeak voice, e.g. en-gb
+    engine: str  # espeak | gtts | flite | pico | recordings
+    name: str = ""  # espeak voice (en-gb, mb-us1), flite voice (slt) or Pico language (en-GB)
     variant: str = ""  # espeak variant, e.g. f2 ("" = none)
     speed: int = 0  # espeak words per minute
     pitch: int = 0  # espeak pitch 0..99
@@ -46,16 +47,16 @@ class Voice:
 
     def label(self) -> str:
         """Short string for manifests and tables, e.g. ``espeak:en-gb+f2/s160/p40``."""
-        if self.engine == "espeak":
-            return f"espeak:{self.espeak_name}/s{self.speed}/p{self.pitch}"
+        if self.engine in SYNTHESISERS:
+            return f"{self.engine}:{self.espeak_name}/s{self.speed}/p{self.pitch}"
         if self.engine == "gtts":
             return f"gtts:{self.tld}"
         return "recording"
 
     def group(self) -> str:
         """Voice family, so an evaluation can hold out whole accents rather than one speed."""
-        if self.engine == "espeak":
-            return f"espeak:{self.name}"
+        if self.engine in SYNTHESISERS:
+            return f"{self.engine}:{self.name}"
         return self.label()
 
     @property
@@ -232,12 +233,16 @@ def make_engine(cfg: SpeechConfig) -> SpeechEngine:
         from sonovis.tts_gtts import GttsEngine
 
         return GttsEngine(cfg)
+    if cfg.engine in ("flite", "pico"):
+        from sonovis.tts_local import FliteEngine, PicoEngine
+
+        return FliteEngine(cfg) if cfg.engine == "flite" else PicoEngine(cfg)
     if cfg.engine == "recordings":
         if cfg.holdout_voices:
             raise ConfigError("speech.holdout_voices: recordings are one voice to sonovis; hold speakers out "
                               "by splitting the recordings CSV instead")
         return RecordingsEngine(cfg)
-    raise ConfigError(f"speech.engine: unknown engine {cfg.engine!r}; choose espeak, gtts or recordings")
+    raise ConfigError(f"speech.engine: unknown engine {cfg.engine!r}; choose espeak, gtts, flite, pico or recordings")
 
 
 def default_cache_dir(cfg: SpeechConfig) -> Path:

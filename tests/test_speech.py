@@ -219,6 +219,46 @@ def test_mbrola_voices_are_a_second_engine_for_prep_and_holdout():
     assert audio.sample_rate == 16_000 and 1.0 < audio.duration < 4.0 and np.abs(audio.samples).max() > 0.05
 
 
+# --- flite and Pico: other offline synthesis methods -----------------------------------------
+
+
+def test_flite_speaks_its_voices_with_speed_as_duration_stretch():
+    engine = make_engine(SpeechConfig(engine="flite", flite_voices=("slt", "awb")))
+    voices = [engine.voice_for(f"img{i}.jpg#0") for i in range(40)]
+    assert {v.name for v in voices} == {"slt", "awb"} and all(v.label().startswith("flite:") for v in voices)
+    assert voices[0].group() == f"flite:{voices[0].name}"
+    slow, fast = (engine.synthesize("-A dog runs through the grass.", Voice("flite", name="slt", speed=s, pitch=50))
+                  for s in (120, 240))
+    assert slow.sample_rate == fast.sample_rate == 16_000 and np.abs(fast.samples).max() > 0.05
+    assert 1.6 < slow.duration / fast.duration < 2.4  # twice the words per minute, about half as long
+    with pytest.raises(ConfigError, match=r"flite has no voice \['nope'\]"):
+        make_engine(SpeechConfig(engine="flite", flite_voices=("slt", "nope")))
+
+
+@pytest.mark.skipif(not shutil.which("pico2wave"), reason="libttspico-utils not installed (make setup)")
+def test_pico_speaks_plain_text_through_its_markup_and_holds_out_a_language():
+    engine = make_engine(SpeechConfig(engine="pico", holdout_voices=("pico:en-GB",)))
+    ids = [f"img{i}.jpg#0" for i in range(40)]
+    assert {engine.voice_for(i, 0, "train").name for i in ids} == {"en-US"}
+    assert {engine.voice_for(i, 0, "dev").name for i in ids} == {"en-GB"}
+    voice = Voice("pico", name="en-GB", speed=175, pitch=50)
+    symbols = engine.synthesize("A dog & a <cat> run.", voice)
+    words = engine.synthesize("A dog and a cat run.", voice)
+    assert symbols.sample_rate == 16_000 and abs(symbols.duration - words.duration) < 0.3  # not "amp", not "lt"
+    slow = engine.synthesize("A dog and a cat run.", Voice("pico", name="en-GB", speed=120, pitch=50))
+    assert slow.duration > 1.25 * words.duration
+    with pytest.raises(ConfigError, match="Pico has no English voice"):
+        make_engine(SpeechConfig(engine="pico", pico_voices=("de-DE",)))
+
+
+def test_missing_local_engine_names_its_debian_package(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(SonovisError, match="flite not found; install it with: sudo apt-get install flite"):
+        make_engine(SpeechConfig(engine="flite"))
+    with pytest.raises(SonovisError, match="pico2wave not found.*libttspico-utils"):
+        make_engine(SpeechConfig(engine="pico"))
+
+
 # --- gTTS against a local server speaking Google's batchexecute format ----------------------
 
 

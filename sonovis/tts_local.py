@@ -1,0 +1,110 @@
+"""flite and SVOX Pico: two more offline engines, each a different synthesis method from espeak-ng's.
+
+A model trained on one synthesiser was measured at chance on another, so the engines a model
+never heard are the test that matters. espeak-ng (formants) and its mbrola voices (diphones)
+train; flite (CMU's clustergen and diphone voices, Debian ``flite``) and Pico (SVOX's HMM
+voices, Debian non-free ``libttspico-utils``) can train too, or be held back to score a model on
+an engine it never heard. Both are one subprocess per caption writing a WAV file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from abc import abstractmethod
+from pathlib import Path
+
+from sonovis.config import SpeechConfig
+from sonovis.errors import ConfigError, SonovisError
+from sonovis.speech import TextToSpeech, Voice, Waveform, read_wav
+from sonovis.voices import matches, wants_held_out
+
+PICO_LANGUAGES = ("en-US", "en-GB")  # Pico's English voices
+NORMAL_WPM = 175  # the speaking rate flite and Pico use unscaled; speech.speed (words per minute) is relative to it
+
+
+class _SubprocessEngine(TextToSpeech):
+    """Voice drawing and the subprocess round trip both engines share."""
+
+    program: str  # the executable
+    package: str  # the Debian package that provides it, for the error when it is missing
+    choices: tuple[str, ...]  # voices this engine may speak with
+
+    def __init__(self, cfg: SpeechConfig):
+        super().__init__(cfg)
+        if not shutil.which(self.program):
+            raise SonovisError(f"{self.program} not found; install it with: sudo apt-get install {self.package}")
+        self.choices = choices = self._checked_choices(cfg)
+        self._sides = {held: [c for c in choices if matches(f"{self.name}:{c}", cfg.holdout_voices) == held]
+                       for held in (False, True)}
+        if cfg.holdout_voices and not (self._sides[False] and self._sides[True]):
+            raise ConfigError(f"speech.holdout_voices {list(cfg.holdout_voices)}: leaves no {self.name} voice for "
+                              f"{'train' if not self._sides[False] else 'dev/test'} (voices: {list(choices)})")
+
+    def voice_for(self, utterance_id: str, k: int = 0, split: str = "train") -> Voice:
+        rng = self._rng(utterance_id, k)
+        name = self._distinct(self._sides[wants_held_out(split, self.cfg.holdout_voices)], utterance_id, k)
+        return Voice(engine=self.name, name=name, speed=rng.randint(*self.cfg.speed), pitch=rng.randint(*self.cfg.pitch))
+
+    def synthesize(self, text: str, voice: Voice) -> Waveform:
+        with tempfile.TemporaryDirectory(prefix=f"sonovis-{self.name}-") as tmp:
+            wav = Path(tmp) / "speech.wav"
+            proc = subprocess.run(self._command(text, voice, wav), capture_output=True, check=False)
+            if proc.returncode != 0 or not wav.is_file() or wav.stat().st_size <= 44:
+                reason = proc.stderr.decode(errors="replace").strip().splitlines()
+                raise SonovisError(f"{self.program} {voice.label()}: {reason[0] if reason else 'no audio produced'}")
+            return read_wav(wav.read_bytes())
+
+    @abstractmethod
+    def _checked_choices(self, cfg: SpeechConfig) -> tuple[str, ...]:
+        """The configured voices, refused in one line if the engine lacks any."""
+
+    @abstractmethod
+    def _command(self, text: str, voice: Voice, wav: Path) -> list[str]:
+        """The command line that writes ``text`` in ``voice`` to ``wav``."""
+
+
+class FliteEngine(_SubprocessEngine):
+    """CMU flite: voice drawn per utterance; speed becomes flite's duration stretch."""
+
+    name = "flite"
+    program = "flite"
+    package = "flite"
+
+    def _checked_choices(self, cfg: SpeechConfig) -> tuple[str, ...]:
+        proc = subprocess.run(["flite", "-lv"], capture_output=True, check=False)
+        known = proc.stdout.decode(errors="replace").split(":", 1)[-1].split()  # "Voices available: kal awb ..."
+        unknown = [v for v in cfg.flite_voices if v not in known]
+        if unknown or not cfg.flite_voices:
+            raise ConfigError(f"speech.flite_voices: flite has no voice {unknown or '(none given)'}; it has {known}")
+        return tuple(cfg.flite_voices)
+
+    def _command(self, text: str, voice: Voice, wav: Path) -> list[str]:
+        stretch = NORMAL_WPM / voice.speed
+        # -t takes the text as an option value, so a caption starting with "-" is never an option.
+        return ["flite", "-voice", voice.name, "--setf", f"duration_stretch={stretch:.3f}", "-t", text, "-o", str(wav)]
+
+
+class PicoEngine(_SubprocessEngine):
+    """SVOX Pico: language drawn per utterance; speed and pitch through Pico's own markup."""
+
+    name = "pico"
+    program = "pico2wave"
+    package = "libttspico-utils (Debian non-free)"
+
+    def _checked_choices(self, cfg: SpeechConfig) -> tuple[str, ...]:
+        unknown = [v for v in cfg.pico_voices if v not in PICO_LANGUAGES]
+        if unknown or not cfg.pico_voices:
+            raise ConfigError(f"speech.pico_voices: Pico has no English voice {unknown or '(none given)'}; "
+                              f"it has {list(PICO_LANGUAGES)}")
+        return tuple(cfg.pico_voices)
+
+    def _command(self, text: str, voice: Voice, wav: Path) -> list[str]:
+        speed = round(100 * voice.speed / NORMAL_WPM)  # percent of normal
+        pitch = round(70 + 0.6 * voice.pitch)  # espeak's 0..99 onto 70..129 % of the voice's own pitch
+        # Pico reads entities such as &amp; aloud, so markup characters are replaced, not escaped.
+        plain = text.replace("&", " and ").replace("<", " ").replace(">", " ")
+        markup = f"<speed level='{speed}'><pitch level='{pitch}'>{plain}</pitch></speed>"
+        return ["pico2wave", "-l", voice.name, "-w", str(wav), "--", markup]
+
