@@ -47,8 +47,10 @@ SWITCHES = ("time_masks", "freq_masks", "speed", "vtlp", "noise_snr_db", "gain_d
 WIDTHS = {"time_masks": "time_mask_width", "freq_masks": "freq_mask_width"}  # ride along with their switch
 
 
-def arms(augment: list[str], measures: bool) -> dict[str, list[str]]:
+def arms(augment: list[str], measures: bool, baseline_only: bool = False) -> dict[str, list[str]]:
     """Arm name -> ``augment.*`` overrides: the baseline, the whole set, and optionally each switch alone."""
+    if baseline_only:
+        return {"baseline": []}
     keys = [item.split("=", 1)[0].strip() for item in augment]
     out = {"baseline": [], "augmented": augment}
     if measures:
@@ -159,6 +161,7 @@ def main() -> None:
     parser.add_argument("--augment", action="append", default=None, metavar="KEY=VALUE",
                         help=f"augmentation of arm (b), repeatable (default: {' '.join(DEFAULT_AUGMENT)})")
     parser.add_argument("--measures", action="store_true", help="also one arm per augmentation switch, alone")
+    parser.add_argument("--baseline-only", action="store_true", help="only the arm without augmentation")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="section.key=value, every arm")
     parser.add_argument("--out", type=Path, required=True, help="JSON output")
     parser.add_argument("--baseline", type=Path, help="reuse the baseline arm of an earlier run's JSON "
@@ -182,7 +185,7 @@ def main() -> None:
     budget = f"{args.epochs} epochs" if args.epochs else f"{args.minutes} CPU min"
     budget_s = args.minutes * 60 if args.minutes else float("inf")
     print(f"holding out {holdout}; {budget} per arm; {args.workers} arm(s) at once", flush=True)
-    plan = arms(args.augment or DEFAULT_AUGMENT, args.measures)
+    plan = arms(args.augment or DEFAULT_AUGMENT, args.measures, args.baseline_only)
     jobs = {name: (args.prepared, apply_overrides(json.loads(json.dumps(base)), [f"augment.{item}" for item in augment]),
                    budget_s, unheard) for name, augment in plan.items()}
     results: dict[str, list[dict[str, float]]] = {}

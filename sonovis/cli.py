@@ -23,11 +23,14 @@ def _abs(path: str) -> str:
     return str(Path(path).expanduser().resolve())
 
 
-def cmd_prepare(args: argparse.Namespace) -> None:
-    from sonovis.prepare import prepare
-
-    extra = [f"prepare.out={json.dumps(_abs(args.out))}", f"corpus.kind={json.dumps(args.corpus)}",
-             f"speech.engine={json.dumps('recordings' if args.corpus == 'recordings' else args.tts)}"]
+def prepare_settings(args: argparse.Namespace) -> dict:
+    """``sonovis prepare``'s flags on top of ``--config``: ``--corpus`` and ``--tts`` only when given,
+    so a TOML's ``[speech] engine`` or ``[corpus] kind`` is not silently replaced by a flag's default."""
+    extra = [f"prepare.out={json.dumps(_abs(args.out))}"]
+    if args.corpus:
+        extra.append(f"corpus.kind={json.dumps(args.corpus)}")
+    if args.tts or args.corpus == "recordings":
+        extra.append(f"speech.engine={json.dumps('recordings' if args.corpus == 'recordings' else args.tts)}")
     if args.root:
         extra.append(f"corpus.root={json.dumps(_abs(args.root))}")
     if args.splits:
@@ -38,7 +41,13 @@ def cmd_prepare(args: argparse.Namespace) -> None:
         extra.append(f"speech.voices_per_caption={args.voices_per_caption}")
     if args.num_cpus:
         extra.append(f"prepare.num_cpus={args.num_cpus}")
-    manifest = prepare(prepare_config(_settings(args, extra)), address=args.address)
+    return _settings(args, extra)
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    from sonovis.prepare import prepare
+
+    manifest = prepare(prepare_config(prepare_settings(args)), address=args.address)
     if not manifest["accounted"]["complete"]:
         raise SonovisError(f"{args.out}/manifest.json: not every row is accounted for")
 
@@ -133,10 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
 
     p = verb("prepare", cmd_prepare, "speech + features for a corpus, as resumable Parquet shards (Ray Data)")
-    p.add_argument("--corpus", choices=["builtin", "flickr8k", "recordings"], default="builtin")
+    p.add_argument("--corpus", choices=["builtin", "flickr8k", "recordings"], help="default: builtin")
     p.add_argument("--root", help="dataset folder (flickr8k), CSV or FACC folder (recordings)")
     p.add_argument("--out", required=True)
-    p.add_argument("--tts", choices=["espeak", "gtts", "flite", "pico"], default="espeak")
+    p.add_argument("--tts", help="espeak (default) | gtts | flite | pico, or a mixture: espeak+flite+pico")
     p.add_argument("--splits", help="comma-separated, default train,dev")
     p.add_argument("--limit", type=int, help="at most N images per split (all their captions)")
     p.add_argument("--voices-per-caption", type=int)

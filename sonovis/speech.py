@@ -18,7 +18,7 @@ import re
 import tempfile
 import wave
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, Sequence, TypeVar
 
@@ -119,6 +119,25 @@ class TextToSpeech(SpeechEngine):
         if not row.caption.strip():
             raise InputError(f"{row.utterance_id}: empty caption, nothing to speak")
         return self.synthesize(row.caption, voice)
+
+
+class MixedEngine(TextToSpeech):
+    """Several engines in one corpus (``speech.engine = "espeak+flite+pico"``): each utterance's engine is
+    drawn like its voice, so no model learns one synthesiser, and one engine can be held out at training
+    time (``train.holdout_voices = ["pico:"]``) to score the model on a synthesis method it never heard."""
+
+    def __init__(self, cfg: SpeechConfig, engines: Sequence[TextToSpeech]):
+        super().__init__(cfg)
+        self.name = cfg.engine
+        self.engines = {engine.name: engine for engine in engines}
+
+    def voice_for(self, utterance_id: str, k: int = 0, split: str = "train") -> Voice:
+        order = list(self.engines)
+        self._rng("engine", utterance_id).shuffle(order)  # its own stream: independent of the voice draw
+        return self.engines[order[k % len(order)]].voice_for(utterance_id, k, split)
+
+    def synthesize(self, text: str, voice: Voice) -> Waveform:
+        return self.engines[voice.engine].synthesize(text, voice)
 
 
 class RecordingsEngine(SpeechEngine):
@@ -225,6 +244,12 @@ def speak(
 def make_engine(cfg: SpeechConfig) -> SpeechEngine:
     """The engine ``cfg.engine`` names; imported lazily so espeak runs never load gTTS/requests."""
     check_patterns(cfg.holdout_voices, "speech.holdout_voices")
+    if "+" in cfg.engine:
+        names = cfg.engine.split("+")
+        engines = [make_engine(replace(cfg, engine=name)) for name in dict.fromkeys(names)]
+        if len(engines) < len(names) or not all(isinstance(e, TextToSpeech) for e in engines):
+            raise ConfigError(f"speech.engine {cfg.engine!r}: a mixture names each text-to-speech engine once")
+        return MixedEngine(cfg, engines)
     if cfg.engine == "espeak":
         from sonovis.tts_espeak import EspeakEngine
 
@@ -242,7 +267,8 @@ def make_engine(cfg: SpeechConfig) -> SpeechEngine:
             raise ConfigError("speech.holdout_voices: recordings are one voice to sonovis; hold speakers out "
                               "by splitting the recordings CSV instead")
         return RecordingsEngine(cfg)
-    raise ConfigError(f"speech.engine: unknown engine {cfg.engine!r}; choose espeak, gtts, flite, pico or recordings")
+    raise ConfigError(f"speech.engine: unknown engine {cfg.engine!r}; choose espeak, gtts, flite, pico, "
+                      "a mixture such as espeak+flite, or recordings")
 
 
 def default_cache_dir(cfg: SpeechConfig) -> Path:

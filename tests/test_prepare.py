@@ -160,3 +160,19 @@ def test_sigkill_mid_run_then_rerun_gives_exact_counts(tmp_path: Path, ray_local
     assert manifest["accounted"]["complete"]
     assert not [p for p in out.rglob(".*tmp*")]  # no half-written file left behind
     json.dumps(manifest)
+
+
+def test_prepare_flags_override_the_toml_only_when_given(tmp_path: Path) -> None:
+    """A TOML's [speech] engine survives `sonovis prepare --config` without --tts; --tts, when given, wins."""
+    from sonovis.cli import build_parser, prepare_settings
+
+    toml = tmp_path / "voices.toml"
+    toml.write_text('[corpus]\nkind = "flickr8k"\n[speech]\nengine = "espeak+flite"\nvoices = ["all", "mbrola"]\n')
+    parse = build_parser().parse_args
+    settings = prepare_settings(parse(["prepare", "--config", str(toml), "--out", str(tmp_path / "p")]))
+    assert settings["speech"]["engine"] == "espeak+flite" and settings["corpus"]["kind"] == "flickr8k"
+    assert settings["prepare"]["out"] == str(tmp_path / "p")
+    settings = prepare_settings(parse(["prepare", "--config", str(toml), "--out", "p", "--tts", "pico"]))
+    assert settings["speech"]["engine"] == "pico" and settings["speech"]["voices"] == ["all", "mbrola"]
+    settings = prepare_settings(parse(["prepare", "--out", "p", "--corpus", "recordings", "--tts", "pico"]))
+    assert settings["speech"]["engine"] == "recordings"

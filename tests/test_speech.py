@@ -259,6 +259,24 @@ def test_missing_local_engine_names_its_debian_package(monkeypatch, tmp_path):
         make_engine(SpeechConfig(engine="pico"))
 
 
+def test_mixed_engine_draws_an_engine_per_utterance_and_speaks_with_it():
+    engine = make_engine(SpeechConfig(engine="espeak+flite", voices=("en-us",), variants=("",)))
+    ids = [f"img{i}.jpg#0" for i in range(200)]
+    voices = [engine.voice_for(i) for i in ids]
+    counts = {name: sum(v.engine == name for v in voices) for name in ("espeak", "flite")}
+    assert min(counts.values()) > 70  # both engines, about half each
+    assert voices == [make_engine(SpeechConfig(engine="espeak+flite", voices=("en-us",), variants=("",))).voice_for(i)
+                      for i in ids]  # a pure function of (seed, utterance id, k)
+    assert all(engine.voice_for(i, 0).engine != engine.voice_for(i, 1).engine for i in ids[:20])  # k-th voices differ
+    flite = next(v for v in voices if v.engine == "flite")
+    espeak = next(v for v in voices if v.engine == "espeak")
+    assert engine.synthesize("A dog.", flite).sample_rate == 16_000  # each voice goes to its own engine
+    assert engine.synthesize("A dog.", espeak).sample_rate == 22_050
+    for bad in ("espeak+espeak", "espeak+recordings"):
+        with pytest.raises(ConfigError, match="a mixture names each text-to-speech engine once"):
+            make_engine(SpeechConfig(engine=bad))
+
+
 # --- gTTS against a local server speaking Google's batchexecute format ----------------------
 
 
