@@ -44,6 +44,7 @@ from sonovis.voices import by_voice_group, matches
 
 DEFAULT_AUGMENT = ["time_masks=2", "freq_masks=2", "speed=0.1", "vtlp=0.1", "noise_snr_db=[10.0, 30.0]"]
 SWITCHES = ("time_masks", "freq_masks", "speed", "vtlp", "noise_snr_db", "gain_db")  # each is one measure
+UNHEARD_PREFIX, UNHEARD_SUFFIX = "unheard_", "_s2i_r10"  # result key of --unheard NAME: unheard_NAME_s2i_r10
 WIDTHS = {"time_masks": "time_mask_width", "freq_masks": "freq_mask_width"}  # ride along with their switch
 
 
@@ -72,8 +73,14 @@ def run_arm(data: Any, settings: dict[str, Any], budget_s: float, name: str,
               f"{metrics.get('heldout_s2i_r10', float('nan')):.1f}", flush=True)
     rows[-1]["by_voice"] = last_epoch_by_voice(trainer)
     for engine, other in unheard.items():
-        rows[-1][f"unheard_{engine}_s2i_r10"] = unheard_recall(trainer, other)
+        rows[-1][f"{UNHEARD_PREFIX}{engine}{UNHEARD_SUFFIX}"] = unheard_recall(trainer, other)
     return rows
+
+
+def embedded(trainer: Trainer, data: Any) -> tuple[dict[str, torch.Tensor], torch.Tensor, Any]:
+    """A prepared folder's eval split through the trained towers: embeddings, image of each utterance, split."""
+    split = data.splits[trainer.cfg.train.eval_split]
+    return trainer.embed(split), torch.from_numpy(np.asarray(split.image_of_utterance)), split
 
 
 def unheard_recall(trainer: Trainer, other: Any) -> float:
@@ -81,17 +88,13 @@ def unheard_recall(trainer: Trainer, other: Any) -> float:
     mine, theirs = (d.manifest["config"]["features"] for d in (trainer.data, other))
     if mine != theirs:  # same images and backbone, same speech features, or the numbers mean nothing
         raise SystemExit(f"{other.root}: features {theirs} differ from the training data's {mine}")
-    split = other.splits[trainer.cfg.train.eval_split]
-    emb = trainer.embed(split)
-    image_of = torch.from_numpy(np.asarray(split.image_of_utterance))
+    emb, image_of, _ = embedded(trainer, other)
     return retrieval_metrics(emb["speech"], emb["image"], image_of)["s2i"]["r10"]
 
 
 def last_epoch_by_voice(trainer: Trainer) -> dict[str, dict[str, Any]]:
     """Speech->image recall per dev voice group after the last epoch, for ``--family`` comparisons."""
-    split = trainer.data.splits[trainer.cfg.train.eval_split]
-    emb = trainer.embed(split)
-    image_of = torch.from_numpy(np.asarray(split.image_of_utterance))
+    emb, image_of, split = embedded(trainer, trainer.data)
     return by_voice_group(emb["speech"], emb["image"], image_of, split.voice_groups)
 
 
@@ -137,9 +140,10 @@ def reused_baseline(path: Path, prepared: str, holdout: list[str], minutes: floa
 
 
 def summary(results: dict[str, list[dict[str, float]]]) -> tuple[list[str], list[list[Any]]]:
-    unheard = [key for key in results["baseline"][-1] if key.startswith("unheard_")]
+    unheard = [key for key in results["baseline"][-1] if key.startswith(UNHEARD_PREFIX)]
     headers = ["arm", "epochs", "CPU min", "train loss", "seen R@10", "held-out R@10", "ratio",
-               "seen Δ", "held-out Δ"] + [key.split("_")[1] + " R@10" for key in unheard]
+               "seen Δ", "held-out Δ"] + [f"{key.removeprefix(UNHEARD_PREFIX).removesuffix(UNHEARD_SUFFIX)} R@10"
+                                          for key in unheard]
     nan = float("nan")
     base = results["baseline"][-1]  # the first epoch always runs, so every arm has a last row
     table = []

@@ -32,7 +32,8 @@ class CorpusConfig:
 @dataclass
 class SpeechConfig:
     # espeak (offline; with mbrola voices too) | gtts (online) | flite | pico (offline, other synthesis
-    # methods: see tts_local.py) | recordings (the user's own audio)
+    # methods: see tts_local.py) | a mixture drawn per utterance, e.g. "espeak+flite+pico" |
+    # recordings (the user's own audio)
     engine: str = "espeak"
     # Several voices, speeds and pitches so a model cannot latch onto one synthesiser's quirks.
     voices: tuple[str, ...] = (

@@ -8,6 +8,7 @@ voices are held out at prep time.
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
@@ -206,11 +207,16 @@ def _check_mbrola(voice: str, entry: EspeakVoiceEntry) -> None:
         )
 
 
+@functools.lru_cache(maxsize=1)
+def _espeak_data_dir() -> Path:
+    """Where espeak-ng keeps its voice files, asked once per process (not once per mbrola voice)."""
+    data = re.search(r"Data at:\s*(\S+)", _run(["--version"]).stdout.decode(errors="replace"))
+    return Path(data[1] if data else "")
+
+
 def _mbrola_database(entry: EspeakVoiceEntry) -> str:
     """The database an mbrola voice file names (``mbrola us1 us_phtrans`` -> us1)."""
-    version = _run(["--version"]).stdout.decode(errors="replace")
-    data = re.search(r"Data at:\s*(\S+)", version)
-    path = Path(data[1] if data else "") / "voices" / entry.file
+    path = _espeak_data_dir() / "voices" / entry.file
     for line in path.read_text(errors="replace").splitlines() if path.is_file() else []:
         fields = line.split()
         if len(fields) >= 2 and fields[0] == "mbrola":

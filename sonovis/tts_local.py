@@ -29,13 +29,12 @@ class _SubprocessEngine(TextToSpeech):
 
     program: str  # the executable
     package: str  # the Debian package that provides it, for the error when it is missing
-    choices: tuple[str, ...]  # voices this engine may speak with
 
     def __init__(self, cfg: SpeechConfig):
         super().__init__(cfg)
         if not shutil.which(self.program):
             raise SonovisError(f"{self.program} not found; install it with: sudo apt-get install {self.package}")
-        self.choices = choices = self._checked_choices(cfg)
+        choices = self._checked_choices(cfg)
         self._sides = {held: [c for c in choices if matches(f"{self.name}:{c}", cfg.holdout_voices) == held]
                        for held in (False, True)}
         if cfg.holdout_voices and not (self._sides[False] and self._sides[True]):
