@@ -23,6 +23,7 @@ class Batch:
     image_grid: torch.Tensor | None = None  # [U, 49, Dg] 7x7 feature map, only when a loss needs it
     text: torch.Tensor | None = None  # [B, L] int64 token ids, 0 = padding; only for tri-modal training
     text_lengths: torch.Tensor | None = None  # [B] int64
+    paired: bool = False  # rows i and B/2 + i speak the same caption (model.voice_pair_weight > 0)
 
 
 def pad_frames(frames: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,3 +76,31 @@ def bucketed_order(
             pool = rest
     rng.shuffle(batches)
     return batches
+
+
+def caption_key(utterance_id: str) -> str:
+    """The caption an utterance speaks: its id without the ``/v<k>`` of an extra voice."""
+    head, sep, k = utterance_id.rpartition("/v")
+    return head if sep and k.isdigit() else utterance_id
+
+
+def voice_pairs(utterance_ids: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Two renditions of every caption, drawn afresh each epoch: indices ``first[c]``, ``second[c]``.
+
+    With ``speech.voices_per_caption`` > 1 the two are distinct voices of one caption. A caption
+    spoken once (K = 1, or its other voices held out) pairs with itself: the two copies then differ
+    only by augmentation, so the pair loss still asks for invariance to it.
+    """
+    by_caption: dict[str, list[int]] = {}
+    for index, utterance_id in enumerate(utterance_ids):
+        by_caption.setdefault(caption_key(str(utterance_id)), []).append(index)
+    first, second = [], []
+    for renditions in by_caption.values():
+        if len(renditions) == 1:
+            first.append(renditions[0])
+            second.append(renditions[0])
+        else:
+            a, b = rng.choice(len(renditions), size=2, replace=False)
+            first.append(renditions[a])
+            second.append(renditions[b])
+    return np.asarray(first, dtype=np.int64), np.asarray(second, dtype=np.int64)

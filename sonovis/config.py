@@ -97,6 +97,10 @@ class ModelConfig:
     crop_frames: int = 0  # CLAP long audio: >0 fuses a global view with a random crop of this many frames
     cmd_weight: float = 0.0  # cross-modal denoising loss weight (0 = off); training only
     cmd_mask_ratio: float = 0.3  # fraction of MFCC frames masked for the denoising loss
+    # Voice pairs (0 = off): batches hold two renditions of each caption (two voices with
+    # speech.voices_per_caption > 1, else two augmented copies) and a speech-speech InfoNCE of this
+    # weight pulls them together: the same words must land in the same place whoever speaks them.
+    voice_pair_weight: float = 0.0
     pairs: tuple[str, ...] = ("speech-image",)  # MCN: any of speech-image, speech-text, text-image
     text_dim: int = 256  # caption-text encoder width (only built when a pair involves text)
     # Per-utterance mean/variance normalisation of the input, train and eval alike: removes

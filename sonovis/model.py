@@ -15,6 +15,10 @@ Design choices that are not obvious from the code:
   encoder states cross-attending over the image's 7x7 grid. The contrastive losses use this
   same masked pass: one encoder pass per step, and the masking doubles as time-masking
   augmentation (like dropout, it is off at inference). ``encode_speech`` never masks.
+* Voice pairs (``voice_pair_weight > 0``, training only): a paired batch holds each caption twice,
+  spoken by two voices; besides every utterance's image loss, a speech-speech InfoNCE asks each
+  rendition to find its partner among the other voice's renditions. Content is then the only
+  thing two renditions share, so whatever identifies the voice stops paying off.
 """
 
 from __future__ import annotations
@@ -209,6 +213,8 @@ def check_config(cfg: ModelConfig, grid_dim: int, vocab_size: int) -> None:
         raise ConfigError(f"model.pairs = {list(cfg.pairs)}; expected distinct entries of {list(PAIRS)}")
     if any("text" in p for p in cfg.pairs) and vocab_size == 0:
         raise ConfigError(f"model.pairs = {list(cfg.pairs)} needs caption text, but no vocabulary was given")
+    if cfg.voice_pair_weight < 0:
+        raise ConfigError(f"model.voice_pair_weight = {cfg.voice_pair_weight}; it must not be negative")
     if cfg.cmd_weight < 0 or (cfg.cmd_weight > 0 and grid_dim == 0):
         raise ConfigError("model.cmd_weight > 0 needs image grid features (grid_dim > 0); it must not be negative")
     if not 0 < cfg.cmd_mask_ratio < 1:
@@ -263,7 +269,8 @@ class SonovisModel(nn.Module):
         return self._fuse(states, state_lengths, long_rows, speech.shape[0])
 
     def losses(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """One loss per active pair, ``"cmd"`` when denoising is on and training, and their ``"total"``."""
+        """One loss per active pair, ``"voice-pair"`` for a paired batch, ``"cmd"`` when denoising is on
+        and training, and their weighted ``"total"``."""
         denoise = self.cmd is not None and self.training
         if not denoise and not any("speech" in pair for pair in self.cfg.pairs):
             out = self._pair_losses(None, batch)  # text-image only: a speech pass would train nothing
@@ -279,8 +286,14 @@ class SonovisModel(nn.Module):
             masked = self._masked_frames(view_lengths[:size], views.shape[1])
             views = torch.cat([clean.masked_fill(masked.unsqueeze(-1), 0.0), views[size:]])
         states, state_lengths = self.speech.frames(views, view_lengths)
-        out = self._pair_losses(self._fuse(states, state_lengths, long_rows, size), batch)
+        speech = self._fuse(states, state_lengths, long_rows, size)
+        out = self._pair_losses(speech, batch)
         total = sum(out.values())
+        if batch.paired and self.cfg.voice_pair_weight > 0:
+            half = size // 2
+            partner = torch.arange(half, device=speech.device)
+            out["voice-pair"] = contrastive_loss(speech[:half], speech[half:], partner, self.scale())
+            total = total + self.cfg.voice_pair_weight * out["voice-pair"]
         if denoise:
             predicted = self.cmd(states[:size], views.shape[1], batch.image_grid, batch.image_index)
             out["cmd"] = masked_reconstruction_loss(predicted, clean, masked)
@@ -289,18 +302,24 @@ class SonovisModel(nn.Module):
         return out
 
     def _pair_losses(self, speech: torch.Tensor | None, batch: Batch) -> dict[str, torch.Tensor]:
-        """InfoNCE for each configured pair; utterance and caption are 1:1, both point into the images."""
+        """InfoNCE for each configured pair; each utterance speaks one caption, both point into the images.
+
+        A paired batch speaks each caption twice, so its text is encoded once (the first half's rows):
+        a duplicate caption would be a false negative of its own utterances.
+        """
         embeddings = {"speech": speech, "image": self.encode_image(batch.image_pooled)}
+        rows = batch.image_index.shape[0]
+        captions = rows // 2 if batch.paired else rows
         if self.text is not None:
             if batch.text is None or batch.text_lengths is None:
                 raise ConfigError(f"model.pairs = {list(self.cfg.pairs)} needs batches with caption text")
-            embeddings["text"] = self.encode_text(batch.text, batch.text_lengths)
-        one_to_one = torch.arange(batch.image_index.shape[0], device=batch.image_index.device)
+            embeddings["text"] = self.encode_text(batch.text[:captions], batch.text_lengths[:captions])
+        partners = {"speech-image": batch.image_index, "text-image": batch.image_index[:captions],
+                    "speech-text": torch.arange(rows, device=batch.image_index.device) % captions}
         out = {}
         for pair in self.cfg.pairs:
             first, second = pair.split("-")
-            partner = batch.image_index if second == "image" else one_to_one
-            out[pair] = contrastive_loss(embeddings[first], embeddings[second], partner, self.scale())
+            out[pair] = contrastive_loss(embeddings[first], embeddings[second], partners[pair], self.scale())
         return out
 
     def _views(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

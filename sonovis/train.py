@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from sonovis.augment import Augmenter, is_active
-from sonovis.batches import Batch, bucketed_order, pad_frames, pad_tokens
+from sonovis.batches import Batch, bucketed_order, pad_frames, pad_tokens, voice_pairs
 from sonovis.config import ExperimentConfig, FeatureConfig, from_dict, to_dict
 from sonovis.errors import ConfigError, InputError
 from sonovis.metrics import retrieval_metrics
@@ -91,28 +91,42 @@ class Trainer:
             keep &= self.train_split.image_of_utterance < self.cfg.train.limit_images
         return np.flatnonzero(keep), int(held.sum())
 
-    def make_batch(self, split: SplitData, idx: np.ndarray) -> Batch:
+    def make_batch(self, split: SplitData, idx: np.ndarray, paired: bool = False) -> Batch:
         speech, lengths = pad_frames([split.frames(i) for i in idx])
         images, image_index = np.unique(split.image_of_utterance[idx], return_inverse=True)
         batch = Batch(speech=speech, speech_lengths=lengths, image_index=torch.from_numpy(image_index),
-                      image_pooled=torch.from_numpy(np.ascontiguousarray(split.pooled[images])))
+                      image_pooled=torch.from_numpy(np.ascontiguousarray(split.pooled[images])), paired=paired)
         if needs_grid(self.cfg):
             batch.image_grid = torch.from_numpy(split.grid[images].astype(np.float32))
         if self.vocab is not None:
             batch.text, batch.text_lengths = pad_tokens([self.vocab.encode(split.captions[i]) for i in idx])
         return batch
 
+    @property
+    def paired(self) -> bool:
+        return self.cfg.model.voice_pair_weight > 0
+
+    def epoch_batches(self, rng: np.random.Generator) -> list[np.ndarray]:
+        """One epoch's batches as train-split rows; paired, each is [first renditions, second renditions]
+        of ``batch_size`` captions: as many images to contrast as unpaired, at twice the utterances."""
+        rows, split, cfg = self.train_rows, self.train_split, self.cfg.train
+        if not self.paired:
+            order = bucketed_order(split.image_of_utterance[rows], split.lengths[rows], cfg.batch_size,
+                                   cfg.bucket_batches, rng)
+            return [rows[idx] for idx in order]
+        first, second = (rows[i] for i in voice_pairs(split.utterance_ids[rows], rng))
+        lengths = np.maximum(split.lengths[first], split.lengths[second])
+        order = bucketed_order(split.image_of_utterance[first], lengths, cfg.batch_size, cfg.bucket_batches, rng)
+        return [np.concatenate([first[idx], second[idx]]) for idx in order]
+
     def train_epoch(self) -> float:
         self.model.train()
         rng = np.random.default_rng([self.cfg.train.seed, self.epoch])
-        rows = self.train_rows
-        order = bucketed_order(self.train_split.image_of_utterance[rows], self.train_split.lengths[rows],
-                               self.cfg.train.batch_size, self.cfg.train.bucket_batches, rng)
         total, count = 0.0, 0
-        for idx in order:
-            if len(idx) < 2:  # a lone utterance has no negatives to contrast with
+        for idx in self.epoch_batches(rng):
+            if len(idx) < (4 if self.paired else 2):  # a lone utterance (or pair) has no negatives
                 continue
-            batch = self.make_batch(self.train_split, rows[idx])
+            batch = self.make_batch(self.train_split, idx, self.paired)
             if self.augment is not None:
                 batch.speech, batch.speech_lengths = self.augment(batch.speech, batch.speech_lengths)
             losses = self.model.losses(batch)

@@ -294,3 +294,22 @@ def test_vocabulary_from_real_train_captions(flickr8k: Path) -> None:
     assert len(Vocabulary.build(train_captions, min_count=5)) < len(vocab)
     words = [vocab.encode(w)[0] for w in ("the", "man's", "hat")]
     assert vocab.encode("The Man's hat .") == vocab.encode("the man's HAT") == words
+
+
+def test_voice_pairs_add_a_weighted_speech_speech_loss_and_encode_each_caption_once() -> None:
+    first = synthetic_batch(images=8, per_image=1)
+    second = synthetic_batch(images=8, per_image=1, lengths=(30, 70))  # the same captions, spoken otherwise
+    speech, lengths = pad_frames([f[:n].numpy() for b in (first, second) for f, n in zip(b.speech, b.speech_lengths)])
+    paired = replace(first, speech=speech, speech_lengths=lengths, image_index=first.image_index.repeat(2),
+                     text=first.text.repeat(2, 1), text_lengths=first.text_lengths.repeat(2), paired=True)
+    model = build(pairs=("speech-image", "speech-text", "text-image"), voice_pair_weight=0.5).eval()
+    losses = model.losses(paired)
+    assert set(losses) == {"speech-image", "speech-text", "text-image", "voice-pair", "total"}
+    assert losses["total"].item() == pytest.approx(
+        sum(losses[p].item() for p in ("speech-image", "speech-text", "text-image")) + 0.5 * losses["voice-pair"].item())
+    assert losses["text-image"].item() == pytest.approx(model.losses(first)["text-image"].item())  # text once
+    assert "voice-pair" not in model.losses(replace(paired, paired=False))
+    before = losses["voice-pair"].item()
+    for _ in range(30):
+        train_step(model, paired)
+    assert model.eval().losses(paired)["voice-pair"].item() < before
