@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from sonovis.shards import caption_key
+
 
 @dataclass
 class Batch:
@@ -78,12 +80,6 @@ def bucketed_order(
     return batches
 
 
-def caption_key(utterance_id: str) -> str:
-    """The caption an utterance speaks: its id without the ``/v<k>`` of an extra voice."""
-    head, sep, k = utterance_id.rpartition("/v")
-    return head if sep and k.isdigit() else utterance_id
-
-
 def voice_pairs(utterance_ids: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Two renditions of every caption, drawn afresh each epoch: indices ``first[c]``, ``second[c]``.
 
@@ -94,13 +90,7 @@ def voice_pairs(utterance_ids: np.ndarray, rng: np.random.Generator) -> tuple[np
     by_caption: dict[str, list[int]] = {}
     for index, utterance_id in enumerate(utterance_ids):
         by_caption.setdefault(caption_key(str(utterance_id)), []).append(index)
-    first, second = [], []
-    for renditions in by_caption.values():
-        if len(renditions) == 1:
-            first.append(renditions[0])
-            second.append(renditions[0])
-        else:
-            a, b = rng.choice(len(renditions), size=2, replace=False)
-            first.append(renditions[a])
-            second.append(renditions[b])
-    return np.asarray(first, dtype=np.int64), np.asarray(second, dtype=np.int64)
+    pairs = [[renditions[i] for i in rng.choice(len(renditions), size=2, replace=False)]
+             if len(renditions) > 1 else renditions * 2 for renditions in by_caption.values()]
+    first, second = np.asarray(pairs, dtype=np.int64).reshape(-1, 2).T
+    return first, second

@@ -19,7 +19,7 @@ from sonovis.config import PrepareConfig
 from sonovis.corpus import CaptionRow
 from sonovis.errors import InputError
 from sonovis.features import feature_dim, speech_features
-from sonovis.shards import frames_array, grid_array, image_schema, utterance_schema
+from sonovis.shards import frames_array, grid_array, image_schema, rendition_id, utterance_schema
 from sonovis.speech import SpeechCache, SpeechEngine, default_cache_dir, make_engine, speak
 
 
@@ -30,7 +30,7 @@ class UtteranceTask:
 
     @property
     def utterance_id(self) -> str:
-        return self.row.utterance_id + (f"/v{self.voice_index}" if self.voice_index else "")
+        return rendition_id(self.row.utterance_id, self.voice_index)
 
 
 @dataclass

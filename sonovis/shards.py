@@ -28,6 +28,18 @@ import pyarrow.parquet as pq
 from sonovis.errors import InputError
 
 GRID_CELLS = 49  # 7x7 last feature map of the backbone
+EXTRA_VOICE = "/v"  # a caption's k-th voice (k >= 1) is the utterance "<caption id>/v<k>"
+
+
+def rendition_id(caption_id: str, k: int) -> str:
+    """The utterance id of a caption's k-th voice; the first keeps the caption's own id."""
+    return caption_id + (f"{EXTRA_VOICE}{k}" if k else "")
+
+
+def caption_key(utterance_id: str) -> str:
+    """The caption an utterance speaks: the inverse of ``rendition_id``."""
+    head, sep, k = utterance_id.rpartition(EXTRA_VOICE)
+    return head if sep and k.isdigit() else utterance_id
 
 
 def utterance_schema(feat_dim: int) -> pa.Schema:

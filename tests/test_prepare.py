@@ -17,7 +17,7 @@ import pytest
 from sonovis.config import CorpusConfig, PrepareConfig, SpeechConfig, from_dict
 from sonovis.errors import InputError
 from sonovis.prepare import prepare
-from sonovis.shards import load_prepared, read_manifest
+from sonovis.shards import caption_key, load_prepared, read_manifest
 
 
 def _shard_state(root: Path) -> dict[str, float]:
@@ -86,7 +86,7 @@ def test_prep_time_holdout_keeps_dev_voices_out_of_train_and_accounts_for_every_
         assert sum(voices[split].values()) == manifest["counts"][split]["utterances"]
     by_caption: dict[str, set[str]] = {}
     for r in rows:
-        by_caption.setdefault(r["id"].split("/v")[0], set()).add(r["voice_group"])
+        by_caption.setdefault(caption_key(r["id"]), set()).add(r["voice_group"])
     assert all(len(groups) == 2 for groups in by_caption.values())  # the two voices of a caption differ in accent
 
 
