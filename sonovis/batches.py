@@ -26,6 +26,7 @@ class Batch:
     text: torch.Tensor | None = None  # [B, L] int64 token ids, 0 = padding; only for tri-modal training
     text_lengths: torch.Tensor | None = None  # [B] int64
     paired: bool = False  # rows i and B/2 + i speak the same caption (model.voice_pair_weight > 0)
+    voice_index: torch.Tensor | None = None  # [B] int64 training voice group, for the voice adversary
 
 
 def pad_frames(frames: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:

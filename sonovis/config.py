@@ -101,11 +101,19 @@ class ModelConfig:
     # speech.voices_per_caption > 1, else two augmented copies) and a speech-speech InfoNCE of this
     # weight pulls them together: the same words must land in the same place whoever speaks them.
     voice_pair_weight: float = 0.0
+    # Voice adversary (0 = off; training only): a head learns to name each utterance's training
+    # voice group from its embedding, and a gradient reversed and scaled by this weight trains the
+    # encoder to make that impossible (domain-adversarial training, Ganin et al. 2016).
+    voice_adversary_weight: float = 0.0
     pairs: tuple[str, ...] = ("speech-image",)  # MCN: any of speech-image, speech-text, text-image
     text_dim: int = 256  # caption-text encoder width (only built when a pair involves text)
     # Per-utterance mean/variance normalisation of the input, train and eval alike: removes
     # channel and level differences between voices. Off only to measure what it is worth.
     utterance_norm: bool = True
+    # Keep only the first N MFCC (0 = all). Low quefrencies carry the vocal-tract envelope, the
+    # words; the high ones carry pitch harmonics and synthesiser detail, which utterance_norm
+    # would otherwise scale up to the same variance. MFCC only; 13 is the classic ASR choice.
+    n_cepstra: int = 0
 
 
 @dataclass

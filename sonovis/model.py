@@ -19,6 +19,10 @@ Design choices that are not obvious from the code:
   spoken by two voices; besides every utterance's image loss, a speech-speech InfoNCE asks each
   rendition to find its partner among the other voice's renditions. Content is then the only
   thing two renditions share, so whatever identifies the voice stops paying off.
+* Voice adversary (``voice_adversary_weight > 0``, training only): a small head names each
+  utterance's training voice group from its embedding; between them a gradient reversal layer
+  hands the encoder the negated, weighted gradient, so it learns embeddings the head cannot
+  name. The head is trained at full rate, so it stays a strong opponent.
 """
 
 from __future__ import annotations
@@ -87,10 +91,13 @@ class SpeechEncoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig, feat_dim: int):
         super().__init__()
+        if not 0 <= cfg.n_cepstra <= feat_dim:
+            raise ConfigError(f"model.n_cepstra = {cfg.n_cepstra}; expected 0 (all) to the {feat_dim} prepared")
         self.utterance_norm = cfg.utterance_norm
-        self.input_scale = nn.Parameter(torch.ones(feat_dim))
-        self.input_shift = nn.Parameter(torch.zeros(feat_dim))
-        widths = [feat_dim] + [cfg.conv_channels] * cfg.conv_layers
+        self.input_dim = cfg.n_cepstra or feat_dim
+        self.input_scale = nn.Parameter(torch.ones(self.input_dim))
+        self.input_shift = nn.Parameter(torch.zeros(self.input_dim))
+        widths = [self.input_dim] + [cfg.conv_channels] * cfg.conv_layers
         self.convs = nn.ModuleList(
             nn.Conv1d(i, o, CONV_KERNEL, stride=CONV_STRIDE, padding=CONV_KERNEL // 2)
             for i, o in zip(widths, widths[1:])
@@ -110,12 +117,13 @@ class SpeechEncoder(nn.Module):
         return CONV_STRIDE ** len(self.convs)
 
     def normalise(self, speech: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Per-utterance, per-feature zero mean / unit variance over valid frames; padding stays 0.
+        """The first ``input_dim`` features, each at zero mean / unit variance over valid frames; padding stays 0.
 
         Parameter-free on purpose: it is also the space the denoising loss reconstructs in, so
         its target cannot drift, and MFCC c0's large scale does not dominate the error. Applied
-        in training and evaluation alike; with ``utterance_norm`` off the frames pass unchanged.
+        in training and evaluation alike; with ``utterance_norm`` off the frames pass unscaled.
         """
+        speech = speech[..., : self.input_dim]
         if not self.utterance_norm:
             return speech
         valid = frame_mask(lengths, speech.shape[1]).unsqueeze(-1).to(speech.dtype)
@@ -176,6 +184,19 @@ class DenoisingHead(nn.Module):
         return self.out((query + attended)[:, nearest_state] + self.phase(t % self.subsampling))
 
 
+class ReverseGradient(torch.autograd.Function):
+    """Identity going forward; going back, the gradient is negated and scaled (DANN's reversal layer)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return -ctx.scale * grad, None
+
+
 def image_projection(kind: str, image_dim: int, embed_dim: int, dropout: float) -> nn.Module:
     """The frozen backbone's pooled vector -> shared space (LayerNorm first: backbones differ in scale)."""
     if kind == "linear":
@@ -213,8 +234,9 @@ def check_config(cfg: ModelConfig, grid_dim: int, vocab_size: int) -> None:
         raise ConfigError(f"model.pairs = {list(cfg.pairs)}; expected distinct entries of {list(PAIRS)}")
     if any("text" in p for p in cfg.pairs) and vocab_size == 0:
         raise ConfigError(f"model.pairs = {list(cfg.pairs)} needs caption text, but no vocabulary was given")
-    if cfg.voice_pair_weight < 0:
-        raise ConfigError(f"model.voice_pair_weight = {cfg.voice_pair_weight}; it must not be negative")
+    for name in ("voice_pair_weight", "voice_adversary_weight"):
+        if getattr(cfg, name) < 0:
+            raise ConfigError(f"model.{name} = {getattr(cfg, name)}; it must not be negative")
     if cfg.cmd_weight < 0 or (cfg.cmd_weight > 0 and grid_dim == 0):
         raise ConfigError("model.cmd_weight > 0 needs image grid features (grid_dim > 0); it must not be negative")
     if not 0 < cfg.cmd_mask_ratio < 1:
@@ -228,9 +250,12 @@ def check_config(cfg: ModelConfig, grid_dim: int, vocab_size: int) -> None:
 class SonovisModel(nn.Module):
     """Speech, image (and caption text) into one L2-normalised space, trained with InfoNCE."""
 
-    def __init__(self, cfg: ModelConfig, feat_dim: int, image_dim: int, grid_dim: int = 0, vocab_size: int = 0):
+    def __init__(self, cfg: ModelConfig, feat_dim: int, image_dim: int, grid_dim: int = 0, vocab_size: int = 0,
+                 voice_groups: int = 0):
         super().__init__()
         check_config(cfg, grid_dim, vocab_size)
+        if cfg.voice_adversary_weight > 0 and voice_groups < 2:
+            raise ConfigError("model.voice_adversary_weight > 0 needs at least two training voice groups to tell apart")
         self.cfg = cfg
         self.speech = SpeechEncoder(cfg, feat_dim)
         self.image = image_projection(cfg.image_proj, image_dim, cfg.embed_dim, cfg.dropout)
@@ -244,7 +269,11 @@ class SonovisModel(nn.Module):
             self.text = TextEncoder(vocab_size, cfg.text_dim, cfg.embed_dim, cfg.dropout)
         self.cmd: DenoisingHead | None = None
         if cfg.cmd_weight > 0:
-            self.cmd = DenoisingHead(self.speech.state_dim, grid_dim, feat_dim, cfg.embed_dim, self.speech.subsampling)
+            self.cmd = DenoisingHead(self.speech.state_dim, grid_dim, self.speech.input_dim, cfg.embed_dim, self.speech.subsampling)
+        self.adversary: nn.Module | None = None
+        if cfg.voice_adversary_weight > 0:
+            self.adversary = nn.Sequential(nn.Linear(cfg.embed_dim, cfg.embed_dim), nn.GELU(),
+                                           nn.Linear(cfg.embed_dim, voice_groups))
 
     @property
     def temperature(self) -> float:
@@ -270,7 +299,7 @@ class SonovisModel(nn.Module):
 
     def losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One loss per active pair, ``"voice-pair"`` for a paired batch, ``"cmd"`` when denoising is on
-        and training, and their weighted ``"total"``."""
+        and training, ``"voice-adversary"`` (the head's cross-entropy) when that is, and their ``"total"``."""
         denoise = self.cmd is not None and self.training
         if not denoise and not any("speech" in pair for pair in self.cfg.pairs):
             out = self._pair_losses(None, batch)  # text-image only: a speech pass would train nothing
@@ -294,6 +323,12 @@ class SonovisModel(nn.Module):
             partner = torch.arange(half, device=speech.device)
             out["voice-pair"] = contrastive_loss(speech[:half], speech[half:], partner, self.scale())
             total = total + self.cfg.voice_pair_weight * out["voice-pair"]
+        if self.adversary is not None and self.training:
+            if batch.voice_index is None:
+                raise ConfigError("model.voice_adversary_weight > 0 needs batches with voice_index")
+            logits = self.adversary(ReverseGradient.apply(speech, self.cfg.voice_adversary_weight))
+            out["voice-adversary"] = F.cross_entropy(logits, batch.voice_index)
+            total = total + out["voice-adversary"]  # the head at full rate; the encoder sees -weight x
         if denoise:
             predicted = self.cmd(states[:size], views.shape[1], batch.image_grid, batch.image_index)
             out["cmd"] = masked_reconstruction_loss(predicted, clean, masked)

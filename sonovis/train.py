@@ -65,14 +65,21 @@ class Trainer:
                 raise InputError(f"{data.root}: a text vocabulary needs the train split")
             vocab = Vocabulary.build(list(self.train_split.captions[self.train_rows]))  # train captions only
         self.vocab = vocab
+        # The voice adversary's classes: the voice groups it trains on, sorted (so a resumed run agrees).
+        self.voice_groups = np.zeros(0, str)
+        if cfg.model.voice_adversary_weight > 0 and self.train_split is not None:
+            self.voice_groups = np.unique(self.train_split.voice_groups[self.train_rows])
         self.dims = dims or {"feat_dim": data.feat_dim, "image_dim": data.image_dim,
-                             "grid_dim": data.grid_dim if needs_grid(cfg) else 0}
+                             "grid_dim": data.grid_dim if needs_grid(cfg) else 0,
+                             "voice_groups": len(self.voice_groups)}
+        features = from_dict(FeatureConfig, data.manifest["config"]["features"], where=f"{data.root}/manifest.json")
+        if cfg.model.n_cepstra and features.kind != "mfcc":
+            raise ConfigError(f"model.n_cepstra keeps the first MFCC, but {data.root} holds {features.kind} features")
         self.model = SonovisModel(cfg.model, vocab_size=len(vocab) if vocab else 0, **self.dims)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.train.lr,
                                            weight_decay=cfg.train.weight_decay)
         self.augment: Augmenter | None = None
         if is_active(cfg.augment) and self.train_split is not None:
-            features = from_dict(FeatureConfig, data.manifest["config"]["features"], where=f"{data.root}/manifest.json")
             self.augment = Augmenter(cfg.augment, features)
         self.epoch = 0
 
@@ -100,6 +107,8 @@ class Trainer:
             batch.image_grid = torch.from_numpy(split.grid[images].astype(np.float32))
         if self.vocab is not None:
             batch.text, batch.text_lengths = pad_tokens([self.vocab.encode(split.captions[i]) for i in idx])
+        if len(self.voice_groups):
+            batch.voice_index = torch.from_numpy(np.searchsorted(self.voice_groups, split.voice_groups[idx]))
         return batch
 
     @property

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from sonovis.batches import Batch, pad_frames, pad_tokens
 from sonovis.config import ModelConfig
 from sonovis.errors import ConfigError
 from sonovis.metrics import retrieval_metrics
-from sonovis.model import Recurrent, SonovisModel
+from sonovis.model import Recurrent, ReverseGradient, SonovisModel
 from sonovis.text import UNK, Vocabulary, tokenize
 
 FEAT, IMAGE, GRID, VOCAB = 8, 16, 12, 30
@@ -313,3 +314,54 @@ def test_voice_pairs_add_a_weighted_speech_speech_loss_and_encode_each_caption_o
     for _ in range(30):
         train_step(model, paired)
     assert model.eval().losses(paired)["voice-pair"].item() < before
+
+
+def test_n_cepstra_reads_only_the_first_coefficients_everywhere() -> None:
+    batch = synthetic_batch(images=4)
+    model = build(n_cepstra=3, cmd_weight=0.5).eval()
+    fine_detail = batch.speech.clone()
+    fine_detail[..., 3:] += torch.randn_like(fine_detail[..., 3:]) * (batch.speech[..., 3:] != 0)  # padding stays 0
+    embed = lambda speech: model.encode_speech(speech, batch.speech_lengths)  # noqa: E731
+    assert torch.equal(embed(batch.speech), embed(fine_detail))
+    assert model.speech.convs[0].in_channels == 3 and model.cmd.out[-1].out_features == 3  # rebuilds 3 too
+    assert torch.isfinite(train_step(model, batch)["cmd"])
+    whole = build().eval()
+    assert not torch.equal(whole.encode_speech(batch.speech, batch.speech_lengths),
+                           whole.encode_speech(fine_detail, batch.speech_lengths))
+    with pytest.raises(ConfigError, match="n_cepstra"):
+        build(n_cepstra=FEAT + 1)
+
+
+def test_reverse_gradient_is_identity_forward_and_negated_scaled_backward() -> None:
+    x = torch.randn(5, 3, requires_grad=True)
+    y = ReverseGradient.apply(x, 0.3)
+    assert torch.equal(y, x)
+    (y * torch.arange(3.0)).sum().backward()
+    assert torch.allclose(x.grad, -0.3 * torch.arange(3.0).expand(5, 3))
+
+
+def test_voice_adversary_trains_its_head_and_hands_the_encoder_the_reversed_gradient() -> None:
+    batch = replace(synthetic_batch(), voice_index=torch.arange(32) % 4)
+    model = SonovisModel(replace(TINY, voice_adversary_weight=0.5), FEAT, IMAGE, voice_groups=4).train()
+    losses = model.losses(batch)
+    assert set(losses) == {"speech-image", "voice-adversary", "total"}
+    assert losses["total"].item() == pytest.approx(losses["speech-image"].item() + losses["voice-adversary"].item())
+    model.zero_grad()
+    losses["voice-adversary"].backward()
+    reversed_grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()  # the same classifier without the reversal layer (dropout is 0: the same pass)
+    F.cross_entropy(model.adversary(model.encode_speech(batch.speech, batch.speech_lengths)), batch.voice_index).backward()
+    for name, parameter in model.named_parameters():
+        if name.startswith("adversary."):  # the head learns to name the voice, at full rate
+            assert torch.allclose(reversed_grads[name], parameter.grad)
+        elif name.startswith("speech."):  # the encoder is pushed the other way, by the weight
+            assert torch.allclose(reversed_grads[name], -0.5 * parameter.grad, atol=1e-7)
+    assert reversed_grads["speech.input_scale"].abs().sum() > 0
+    assert "voice-adversary" not in model.eval().losses(batch)  # training only
+    with pytest.raises(ConfigError, match="voice_index"):
+        model.train().losses(replace(batch, voice_index=None))
+    with pytest.raises(ConfigError, match="two training voice groups"):
+        SonovisModel(replace(TINY, voice_adversary_weight=0.5), FEAT, IMAGE, voice_groups=1)
+    with pytest.raises(ConfigError, match="voice_adversary_weight"):
+        SonovisModel(replace(TINY, voice_adversary_weight=-1.0), FEAT, IMAGE, voice_groups=4)
+    assert build().adversary is None
