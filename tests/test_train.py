@@ -127,7 +127,8 @@ def test_augmentation_changes_training_only_and_repeats_for_a_seed(data) -> None
 
 def test_voice_adversary_and_low_cepstra_still_learn_far_above_chance(data) -> None:
     """The adversary names the voice groups trained on (held-out ones are not among them); with it and
-    only the first 13 of 40 MFCC, twelve epochs must still reach s2i R@5 30 % on unseen scenes (chance 16.7)."""
+    only the first 13 of 40 MFCC, twelve epochs must still reach s2i R@5 40 % on unseen scenes (chance 16.7;
+    seen: 59)."""
     model = replace(SMALL.model, voice_adversary_weight=0.1, n_cepstra=13)
     cfg = ExperimentConfig(model=model, train=TrainConfig(**{**SMALL.train.__dict__, "epochs": 12,
                                                              "holdout_voices": ("en-gb-scotland",)}))
@@ -138,7 +139,7 @@ def test_voice_adversary_and_low_cepstra_still_learn_far_above_chance(data) -> N
     batch = trainer.make_batch(train, rows)
     assert list(trainer.voice_groups[batch.voice_index.numpy()]) == list(train.voice_groups[rows])
     history = _run(cfg, data)
-    assert max(h["s2i_r5"] for h in history) >= 30.0, [round(h["s2i_r5"], 1) for h in history]
+    assert max(h["s2i_r5"] for h in history) >= 40.0, [round(h["s2i_r5"], 1) for h in history]
     logmel = replace(data, manifest={**data.manifest, "config": {**data.manifest["config"], "features": {
         **data.manifest["config"]["features"], "kind": "logmel"}}})
     with pytest.raises(ConfigError, match="n_cepstra"):
