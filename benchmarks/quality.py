@@ -40,7 +40,7 @@ TARGET_R10 = 25.0  # the issue's bar: speech->image R@10 on Flickr8k dev
 def learning_curve(trainer: Trainer, budget_s: float, prefix: str, title: str) -> list[dict[str, Any]]:
     """Epoch by epoch until train.epochs or the CPU budget; ``prefix`` "text_" reads the ceiling's metrics."""
     rows: list[dict[str, Any]] = []
-    for train_cpu, loss, metrics in epochs_within_budget(trainer, budget_s):
+    for train_cpu, loss, metrics, _ in epochs_within_budget(trainer, budget_s):
         row = {"epoch": trainer.epoch, "cpu_min": train_cpu / 60, "train_loss": loss}
         for ours, theirs in (("q2i", "s2i"), ("i2q", "i2s")):
             row.update({f"{ours}_{k}": metrics[f"{prefix}{theirs}_{k}"] for k in ("r1", "r5", "r10", "medr")})

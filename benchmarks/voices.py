@@ -65,22 +65,16 @@ def run_arm(data: Any, settings: dict[str, Any], budget_s: float, name: str,
     """Train one arm epoch by epoch until train.epochs or the CPU budget; a row of dev metrics per epoch."""
     trainer = Trainer(experiment_config(settings), data)
     rows: list[dict[str, float]] = []
-    for train_cpu, loss, metrics in epochs_within_budget(trainer, budget_s):
+    for train_cpu, loss, metrics, embeddings in epochs_within_budget(trainer, budget_s):
         rows.append({"epoch": trainer.epoch, "cpu_min": train_cpu / 60, "train_loss": loss,
                      "train_dropped": trainer.dropped, **metrics})
         print(f"  [{name}] epoch {trainer.epoch}: {train_cpu / 60:.1f} CPU min, loss {loss:.3f}, seen R@10 "
               f"{metrics.get('seen_s2i_r10', float('nan')):.1f}, held-out R@10 "
               f"{metrics.get('heldout_s2i_r10', float('nan')):.1f}", flush=True)
-    rows[-1]["by_voice"] = last_epoch_by_voice(trainer)
+    rows[-1]["by_voice"] = recall_by_voice(trainer, embeddings)
     for engine, other in unheard.items():
         rows[-1][f"{UNHEARD_PREFIX}{engine}{UNHEARD_SUFFIX}"] = unheard_recall(trainer, other)
     return rows
-
-
-def embedded(trainer: Trainer, data: Any) -> tuple[dict[str, torch.Tensor], torch.Tensor, Any]:
-    """A prepared folder's eval split through the trained towers: embeddings, image of each utterance, split."""
-    split = data.splits[trainer.cfg.train.eval_split]
-    return trainer.embed(split), torch.from_numpy(np.asarray(split.image_of_utterance)), split
 
 
 def unheard_recall(trainer: Trainer, other: Any) -> float:
@@ -88,14 +82,20 @@ def unheard_recall(trainer: Trainer, other: Any) -> float:
     mine, theirs = (d.manifest["config"]["features"] for d in (trainer.data, other))
     if mine != theirs:  # same images and backbone, same speech features, or the numbers mean nothing
         raise SystemExit(f"{other.root}: features {theirs} differ from the training data's {mine}")
-    emb, image_of, _ = embedded(trainer, other)
-    return retrieval_metrics(emb["speech"], emb["image"], image_of)["s2i"]["r10"]
+    split = other.splits[trainer.cfg.train.eval_split]
+    emb = trainer.embed(split)
+    return retrieval_metrics(emb["speech"], emb["image"], image_of_utterance(split))["s2i"]["r10"]
 
 
-def last_epoch_by_voice(trainer: Trainer) -> dict[str, dict[str, Any]]:
-    """Speech->image recall per dev voice group after the last epoch, for ``--family`` comparisons."""
-    emb, image_of, split = embedded(trainer, trainer.data)
-    return by_voice_group(emb["speech"], emb["image"], image_of, split.voice_groups)
+def recall_by_voice(trainer: Trainer, emb: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
+    """Speech->image recall per dev voice group from that split's embeddings, for ``--family`` comparisons."""
+    split = trainer.data.splits[trainer.cfg.train.eval_split]
+    return by_voice_group(emb["speech"], emb["image"], image_of_utterance(split), split.voice_groups)
+
+
+def image_of_utterance(split: Any) -> torch.Tensor:
+    """Each utterance's image index, the ground truth retrieval is scored against."""
+    return torch.from_numpy(np.asarray(split.image_of_utterance))
 
 
 def family_recall(by_voice: dict[str, dict[str, Any]], families: dict[str, list[str]]) -> dict[str, float]:

@@ -166,9 +166,10 @@ class Trainer:
             out["text"] = text
         return out
 
-    def evaluate(self, split_name: str) -> dict[str, float]:
+    def evaluate(self, split_name: str, emb: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
+        """Retrieval metrics on a split; ``emb``, that split's ``embed``, spares a second pass to a caller who has it."""
         split = self.data.splits[split_name]
-        emb = self.embed(split)
+        emb = self.embed(split) if emb is None else emb
         image_of = torch.from_numpy(np.array(split.image_of_utterance))  # a writable copy
         flat = flat_metrics(retrieval_metrics(emb["speech"], emb["image"], image_of))
         if "text" in emb:  # the text->image ceiling, when caption text is a modality
