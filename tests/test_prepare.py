@@ -182,12 +182,15 @@ def test_prepare_flags_override_the_toml_only_when_given(tmp_path: Path) -> None
                          ids=lambda path: path.name)
 def test_shipped_recipes_build_every_config_they_feed(recipe: Path) -> None:
     """A recipe in benchmarks/ that no longer matches the dataclasses would fail only hours into a run."""
+    from sonovis.augment import check_config
     from sonovis.config import ablate_config, experiment_config, load_settings, prepare_config, search_config
 
     settings = load_settings(recipe)
     assert settings, f"{recipe.name} is empty"
     for build in (prepare_config, experiment_config, search_config, ablate_config):  # unknown keys raise
         assert build(settings) is not None
-    if recipe.name == "voices-paired.toml":  # the recommended recipe's model: two voices a caption, 5 cepstra
-        assert prepare_config(settings).speech.voices_per_caption == 2
-        assert experiment_config(settings).model.n_cepstra == 5
+    if recipe.name == "voices-paired.toml":  # the recommended recipe: two voices a caption, 5 cepstra, VTLP
+        prepared, experiment = prepare_config(settings), experiment_config(settings)
+        assert prepared.speech.voices_per_caption == 2 and experiment.model.n_cepstra == 5
+        assert experiment.augment.vtlp == 0.1
+        check_config(experiment.augment, prepared.features)  # VTLP needs the invertible 40/40 DCT it gets
