@@ -5,9 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 from sonovis.metrics import format_metrics_table, retrieval_metrics
 from sonovis.shards import load_prepared
 from sonovis.train import load_checkpoint
@@ -22,7 +19,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data_path: str | Path, split: st
     trainer = load_checkpoint(checkpoint, data)
     part = data.splits[split]
     emb = trainer.embed(part)
-    image_of = torch.from_numpy(np.array(part.image_of_utterance))
+    image_of = part.image_of_utterance
     result: dict[str, Any] = retrieval_metrics(emb["speech"], emb["image"], image_of)
     if "text" in emb:
         result["t2i"] = retrieval_metrics(emb["text"], emb["image"], image_of)["s2i"]

@@ -27,16 +27,18 @@ DIRECTIONS = {"s2i": "speech->image", "i2s": "image->speech"}
 def retrieval_metrics(
     speech_emb: torch.Tensor,
     image_emb: torch.Tensor,
-    image_of_speech: torch.Tensor,
+    image_of_speech: torch.Tensor | np.ndarray,
     chunk: int = 1024,
 ) -> dict[str, dict[str, float]]:
     """``{"s2i": {"r1", "r5", "r10", "medr"}, "i2s": {...}}``; recalls in percent, 1-based median rank.
 
     ``speech_emb`` [N, E] and ``image_emb`` [M, E] are compared by dot product (cosine for the
-    model's L2-normalised embeddings); ``image_of_speech`` [N] holds each utterance's image row.
+    model's L2-normalised embeddings); ``image_of_speech`` [N] holds each utterance's image row
+    (a tensor, or a split's ``image_of_utterance`` array as it is: it is copied, never written).
     Images that no utterance describes are ranked against in speech->image but are not queries.
     """
-    image_of_speech = image_of_speech.long()
+    image_of_speech = (image_of_speech.long() if isinstance(image_of_speech, torch.Tensor)
+                       else torch.from_numpy(np.array(image_of_speech, dtype=np.int64)))
     num_images = image_emb.shape[0]
     if speech_emb.shape[0] != image_of_speech.shape[0]:
         raise ValueError(f"{speech_emb.shape[0]} utterances but {image_of_speech.shape[0]} image indices")

@@ -170,7 +170,7 @@ class Trainer:
         """Retrieval metrics on a split; ``emb``, that split's ``embed``, spares a second pass to a caller who has it."""
         split = self.data.splits[split_name]
         emb = self.embed(split) if emb is None else emb
-        image_of = torch.from_numpy(np.array(split.image_of_utterance))  # a writable copy
+        image_of = split.image_of_utterance
         flat = flat_metrics(retrieval_metrics(emb["speech"], emb["image"], image_of))
         if "text" in emb:  # the text->image ceiling, when caption text is a modality
             text = retrieval_metrics(emb["text"], emb["image"], image_of)

@@ -46,7 +46,7 @@ def wants_held_out(split: str, patterns: Sequence[str]) -> bool:
     return bool(patterns) and split != TRAIN_SPLIT
 
 
-def voice_metrics(speech: torch.Tensor, image: torch.Tensor, image_of: torch.Tensor, voices: np.ndarray,
+def voice_metrics(speech: torch.Tensor, image: torch.Tensor, image_of: np.ndarray, voices: np.ndarray,
                   patterns: Sequence[str]) -> dict[str, dict[str, dict[str, float]]]:
     """``{"heldout": retrieval_metrics, "seen": ...}`` over the utterances whose voice matches / does not.
 
@@ -57,7 +57,7 @@ def voice_metrics(speech: torch.Tensor, image: torch.Tensor, image_of: torch.Ten
     out = {}
     for name, keep in (("heldout", held), ("seen", ~held)):
         if keep.any():
-            rows = torch.from_numpy(np.flatnonzero(keep))
+            rows = np.flatnonzero(keep)
             out[name] = retrieval_metrics(speech[rows], image, image_of[rows])
     return out
 
@@ -69,12 +69,12 @@ def voice_ratio(subsets: dict[str, dict[str, dict[str, float]]]) -> float:
     return subsets["heldout"]["s2i"]["r10"] / subsets["seen"]["s2i"]["r10"]
 
 
-def by_voice_group(speech: torch.Tensor, image: torch.Tensor, image_of: torch.Tensor,
+def by_voice_group(speech: torch.Tensor, image: torch.Tensor, image_of: np.ndarray,
                    groups: np.ndarray) -> dict[str, dict[str, Any]]:
     """Speech->image recall per voice group (accent), each group's utterances over all images."""
     out: dict[str, dict[str, Any]] = {}
     for group in sorted(set(groups.tolist())):
-        rows = torch.from_numpy(np.flatnonzero(groups == group))
+        rows = np.flatnonzero(groups == group)
         s2i = retrieval_metrics(speech[rows], image, image_of[rows])["s2i"]
         out[group] = {"utterances": int(len(rows)), **s2i}
     return out

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
 import pytest
 import torch
 
@@ -115,3 +118,15 @@ def test_table_lists_both_directions() -> None:
     assert lines[0].split() == ["direction", "R@1", "R@5", "R@10", "medr"]
     assert lines[1].split() == ["speech->image", "50.0", "100.0", "100.0", "1.5"]
     assert lines[2].split() == ["image->speech", "100.0", "100.0", "100.0", "1.0"]
+
+
+def test_a_read_only_split_array_scores_like_a_tensor_and_stays_untouched() -> None:
+    """A loaded split's ``image_of_utterance`` is a read-only view of Arrow memory: scored as it is."""
+    speech, images = torch.randn(12, 4), torch.randn(3, 4)
+    image_of = np.repeat(np.arange(3, dtype=np.int64), 4)
+    image_of.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns when it wraps a non-writable array
+        from_array = retrieval_metrics(speech, images, image_of)
+    assert from_array == retrieval_metrics(speech, images, torch.from_numpy(image_of.copy()))
+    assert image_of.tolist() == np.repeat(np.arange(3), 4).tolist()
