@@ -18,7 +18,8 @@ R@10 per family of dev voice groups (a group joins the first family with a match
 the rest form "other"), so runs with different ``--holdout`` sets compare on the same voices.
 ``--unheard NAME=PREP`` (repeatable) also scores every arm, after its last epoch, on the eval
 split of another prepared folder of the same images, e.g. spoken by flite or Pico: engines the
-model never heard. ``--epochs N`` trains every arm exactly N epochs instead of a CPU budget: CPU time per epoch
+model never heard; ``--save DIR`` keeps every arm's last model, to score it later with ``sonovis evaluate``
+on an engine prepared after the run. ``--epochs N`` trains every arm exactly N epochs instead of a CPU budget: CPU time per epoch
 varies between runs on a shared VM, and equal epochs keep two runs comparable.
 """
 
@@ -32,7 +33,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from budget import epochs_within_budget  # benchmarks/ is on sys.path when run
 from sonovis.config import apply_overrides, experiment_config, to_dict
@@ -61,8 +61,9 @@ def arms(augment: list[str], measures: bool, baseline_only: bool = False) -> dic
 
 
 def run_arm(data: Any, settings: dict[str, Any], budget_s: float, name: str,
-            unheard: dict[str, Any]) -> list[dict[str, Any]]:
-    """Train one arm epoch by epoch until train.epochs or the CPU budget; a row of dev metrics per epoch."""
+            unheard: dict[str, Any], save: Path | None = None) -> list[dict[str, Any]]:
+    """Train one arm epoch by epoch until train.epochs or the CPU budget; a row of dev metrics per epoch.
+    ``save``: where to keep the last model, so ``sonovis evaluate`` can score it on engines added later."""
     trainer = Trainer(experiment_config(settings), data)
     rows: list[dict[str, float]] = []
     for train_cpu, loss, metrics, embeddings in epochs_within_budget(trainer, budget_s):
@@ -74,6 +75,8 @@ def run_arm(data: Any, settings: dict[str, Any], budget_s: float, name: str,
     rows[-1]["by_voice"] = recall_by_voice(trainer, embeddings)
     for engine, other in unheard.items():
         rows[-1][f"{UNHEARD_PREFIX}{engine}{UNHEARD_SUFFIX}"] = unheard_recall(trainer, other)
+    if save is not None:
+        trainer.save(save)
     return rows
 
 
@@ -84,18 +87,13 @@ def unheard_recall(trainer: Trainer, other: Any) -> float:
         raise SystemExit(f"{other.root}: features {theirs} differ from the training data's {mine}")
     split = other.splits[trainer.cfg.train.eval_split]
     emb = trainer.embed(split)
-    return retrieval_metrics(emb["speech"], emb["image"], image_of_utterance(split))["s2i"]["r10"]
+    return retrieval_metrics(emb["speech"], emb["image"], split.image_of_utterance)["s2i"]["r10"]
 
 
 def recall_by_voice(trainer: Trainer, emb: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
     """Speech->image recall per dev voice group from that split's embeddings, for ``--family`` comparisons."""
     split = trainer.data.splits[trainer.cfg.train.eval_split]
-    return by_voice_group(emb["speech"], emb["image"], image_of_utterance(split), split.voice_groups)
-
-
-def image_of_utterance(split: Any) -> torch.Tensor:
-    """Each utterance's image index, the ground truth retrieval is scored against."""
-    return torch.from_numpy(np.asarray(split.image_of_utterance))
+    return by_voice_group(emb["speech"], emb["image"], split.image_of_utterance, split.voice_groups)
 
 
 def family_recall(by_voice: dict[str, dict[str, Any]], families: dict[str, list[str]]) -> dict[str, float]:
@@ -117,7 +115,7 @@ def family_table(results: dict[str, list[dict[str, Any]]], families: dict[str, l
 
 
 def load_and_run_arm(name: str, prepared: str, settings: dict[str, Any], budget_s: float,
-                     unheard: dict[str, str]) -> list[dict[str, Any]]:
+                     unheard: dict[str, str], save: Path | None) -> list[dict[str, Any]]:
     """One arm in its own process: load the data (not counted), then train within the budget."""
     cfg = experiment_config(settings)
     start = time.process_time()
@@ -125,7 +123,7 @@ def load_and_run_arm(name: str, prepared: str, settings: dict[str, Any], budget_
     others = {engine: load_prepared(path, splits=(cfg.train.eval_split,)) for engine, path in unheard.items()}
     print(f"[{name}] {' '.join(f'{k}={v}' for k, v in settings.get('augment', {}).items()) or 'no augmentation'}"
           f" (data loaded in {time.process_time() - start:.0f} CPU s)", flush=True)
-    return run_arm(data, settings, budget_s, name, others)
+    return run_arm(data, settings, budget_s, name, others, save)
 
 
 def reused_baseline(path: Path, prepared: str, holdout: list[str], minutes: float | None,
@@ -137,6 +135,14 @@ def reused_baseline(path: Path, prepared: str, holdout: list[str], minutes: floa
     if differs:
         raise SystemExit(f"{path}: its baseline was measured with other settings: {differs}")
     return earlier["results"]["baseline"]
+
+
+def saved_model(folder: Path | None, out: Path, arm: str) -> Path | None:
+    """Where ``--save`` keeps an arm's model: named after the JSON, so the two stay together."""
+    if folder is None:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder.resolve() / f"{out.stem}-{arm.replace(' ', '-')}.pt"
 
 
 def summary(results: dict[str, list[dict[str, float]]]) -> tuple[list[str], list[list[Any]]]:
@@ -174,6 +180,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="train every arm exactly this many epochs (no CPU budget)")
     parser.add_argument("--unheard", action="append", default=[], metavar="NAME=PREP",
                         help="also score on this prepared folder's eval split (same images, another engine)")
+    parser.add_argument("--save", type=Path, metavar="DIR", help="keep each arm's last model as DIR/<out>-<arm>.pt")
     parser.add_argument("--family", action="append", default=[], metavar="NAME=PATTERN|PATTERN",
                         help="a family of dev voice groups for the per-family R@10 table, repeatable")
     args = parser.parse_args()
@@ -191,7 +198,7 @@ def main() -> None:
     print(f"holding out {holdout}; {budget} per arm; {args.workers} arm(s) at once", flush=True)
     plan = arms(args.augment or DEFAULT_AUGMENT, args.measures, args.baseline_only)
     jobs = {name: (args.prepared, apply_overrides(json.loads(json.dumps(base)), [f"augment.{item}" for item in augment]),
-                   budget_s, unheard) for name, augment in plan.items()}
+                   budget_s, unheard, saved_model(args.save, args.out, name)) for name, augment in plan.items()}
     results: dict[str, list[dict[str, float]]] = {}
     if args.baseline:
         results["baseline"] = reused_baseline(args.baseline, str(args.prepared), holdout, args.minutes, args.overrides)
