@@ -1,9 +1,9 @@
 # Two commands for a newcomer (see README): `make demo` and `make test`.
-# Both set up first: Debian packages (espeak-ng, flite, ffmpeg, chromium; mbrola and Pico voices from
+# Both set up first: Debian packages (espeak-ng, flite, RHVoice, ffmpeg, chromium; mbrola and Pico voices from
 # contrib/non-free where the mirror has them), then .venv with pinned wheels.
 PY := .venv/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEBIAN_PACKAGES := espeak-ng flite ffmpeg chromium
+DEBIAN_PACKAGES := espeak-ng flite rhvoice rhvoice-english ffmpeg chromium
 # Other synthesis methods for voice diversity, and engines to test a model on that it never heard:
 # every mbrola database espeak-ng can speak English with (its mb-*-en and mb-us/en voices), and SVOX
 # Pico. Debian ships them in contrib (mbrola) and non-free (the databases, libttspico-utils).
@@ -14,8 +14,8 @@ CONTRIB_SOURCES := /etc/apt/sources.list.d/sonovis-contrib-non-free.sources
 setup: .venv/.installed
 
 .venv/.installed: pyproject.toml
-	@command -v espeak-ng >/dev/null && command -v flite >/dev/null && command -v ffmpeg >/dev/null && \
-		command -v chromium >/dev/null || \
+	@command -v espeak-ng >/dev/null && command -v flite >/dev/null && command -v RHVoice-test >/dev/null && \
+		command -v ffmpeg >/dev/null && command -v chromium >/dev/null || \
 		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(DEBIAN_PACKAGES))
 	@$(MAKE) --no-print-directory non-free-voices
 	python3 -m venv .venv

@@ -31,7 +31,7 @@ class CorpusConfig:
 
 @dataclass
 class SpeechConfig:
-    # espeak (offline; with mbrola voices too) | gtts (online) | flite | pico (offline, other synthesis
+    # espeak (offline; with mbrola voices too) | gtts (online) | flite | pico | rhvoice (offline, other synthesis
     # methods: see tts_local.py) | a mixture drawn per utterance, e.g. "espeak+flite+pico" |
     # recordings (the user's own audio)
     engine: str = "espeak"
@@ -48,6 +48,8 @@ class SpeechConfig:
     gtts_tlds: tuple[str, ...] = ("com", "co.uk", "com.au", "co.in", "ca", "ie")  # Google accents
     flite_voices: tuple[str, ...] = ("slt", "rms", "awb", "kal16")  # flite's built-in 16 kHz voices (kal is 8 kHz)
     pico_voices: tuple[str, ...] = ("en-US", "en-GB")  # Pico's English voices
+    # RHVoice's English voices in Debian: US (bdl, clb, slt), Scottish (alan), Russian-accented (evgeniy-eng, lyubov)
+    rhvoice_voices: tuple[str, ...] = ("alan", "bdl", "clb", "slt", "evgeniy-eng", "lyubov")
     voices_per_caption: int = 1  # >1 speaks each caption with several different voices
     # Leave voices out at prep time: substring patterns on a voice's label without speed/pitch
     # (e.g. "en-gb-scotland", "+f" against "espeak:en-gb-scotland+f2"). Train speaks only with

@@ -31,15 +31,15 @@ from sonovis.errors import ConfigError, InputError
 from sonovis.voices import check_patterns
 
 T = TypeVar("T")
-SYNTHESISERS = ("espeak", "flite", "pico")  # engines whose voices have a name, a speed and a pitch
+SYNTHESISERS = ("espeak", "flite", "pico", "rhvoice")  # engines whose voices have a name, a speed and a pitch
 
 
 @dataclass(frozen=True)
 class Voice:
     """Everything that shapes how a text sounds; also the cache key besides the text."""
 
-    engine: str  # espeak | gtts | flite | pico | recordings
-    name: str = ""  # espeak voice (en-gb, mb-us1), flite voice (slt) or Pico language (en-GB)
+    engine: str  # espeak | gtts | flite | pico | rhvoice | recordings
+    name: str = ""  # espeak voice (en-gb, mb-us1), flite voice (slt), Pico language (en-GB) or RHVoice voice (alan)
     variant: str = ""  # espeak variant, e.g. f2 ("" = none)
     speed: int = 0  # espeak words per minute
     pitch: int = 0  # espeak pitch 0..99
@@ -258,16 +258,16 @@ def make_engine(cfg: SpeechConfig) -> SpeechEngine:
         from sonovis.tts_gtts import GttsEngine
 
         return GttsEngine(cfg)
-    if cfg.engine in ("flite", "pico"):
-        from sonovis.tts_local import FliteEngine, PicoEngine
+    if cfg.engine in ("flite", "pico", "rhvoice"):
+        from sonovis.tts_local import FliteEngine, PicoEngine, RhvoiceEngine
 
-        return FliteEngine(cfg) if cfg.engine == "flite" else PicoEngine(cfg)
+        return {"flite": FliteEngine, "pico": PicoEngine, "rhvoice": RhvoiceEngine}[cfg.engine](cfg)
     if cfg.engine == "recordings":
         if cfg.holdout_voices:
             raise ConfigError("speech.holdout_voices: recordings are one voice to sonovis; hold speakers out "
                               "by splitting the recordings CSV instead")
         return RecordingsEngine(cfg)
-    raise ConfigError(f"speech.engine: unknown engine {cfg.engine!r}; choose espeak, gtts, flite, pico, "
+    raise ConfigError(f"speech.engine: unknown engine {cfg.engine!r}; choose espeak, gtts, flite, pico, rhvoice, "
                       "a mixture such as espeak+flite, or recordings")
 
 

@@ -173,7 +173,7 @@ def synthesize(text: str, tts: str, manifest: dict) -> Waveform:
     speech = from_dict(SpeechConfig, {**manifest["config"]["speech"], "engine": tts}, where="manifest speech")
     engine = make_engine(speech)
     if not isinstance(engine, TextToSpeech):
-        raise ConfigError(f"--tts {tts!r}: not a text-to-speech engine; use espeak, gtts, flite or pico")
+        raise ConfigError(f"--tts {tts!r}: not a text-to-speech engine; use espeak, gtts, flite, pico or rhvoice")
     return engine.synthesize(text, engine.voice_for(SAY_VOICE_ID))
 
 

@@ -1,10 +1,11 @@
-"""flite and SVOX Pico: two more offline engines, each a different synthesis method from espeak-ng's.
+"""flite, SVOX Pico and RHVoice: three more offline engines, each a different synthesiser from espeak-ng.
 
 A model trained on one synthesiser was measured at chance on another, so the engines a model
 never heard are the test that matters. espeak-ng (formants) and its mbrola voices (diphones)
-train; flite (CMU's clustergen and diphone voices, Debian ``flite``) and Pico (SVOX's HMM
-voices, Debian non-free ``libttspico-utils``) can train too, or be held back to score a model on
-an engine it never heard. Both are one subprocess per caption writing a WAV file.
+train; flite (CMU's clustergen and diphone voices, Debian ``flite``), Pico (SVOX's HMM voices,
+Debian non-free ``libttspico-utils``) and RHVoice (statistical parametric voices trained on
+recorded speakers, Debian ``rhvoice rhvoice-english``) can train too, or be held back to score a
+model on an engine it never heard. Each is one subprocess per caption writing a WAV file.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from sonovis.speech import TextToSpeech, Voice, Waveform, read_wav
 from sonovis.voices import matches, wants_held_out
 
 PICO_LANGUAGES = ("en-US", "en-GB")  # Pico's English voices
-NORMAL_WPM = 175  # the speaking rate flite and Pico use unscaled; speech.speed (words per minute) is relative to it
+RHVOICE_VOICES = Path("/usr/share/RHVoice/voices")  # where Debian's rhvoice-* packages put their voices
+NORMAL_WPM = 175  # the speaking rate the engines use unscaled; speech.speed (words per minute) is relative to it
 
 
 class _SubprocessEngine(TextToSpeech):
@@ -49,7 +51,8 @@ class _SubprocessEngine(TextToSpeech):
     def synthesize(self, text: str, voice: Voice) -> Waveform:
         with tempfile.TemporaryDirectory(prefix=f"sonovis-{self.name}-") as tmp:
             wav = Path(tmp) / "speech.wav"
-            proc = subprocess.run(self._command(text, voice, wav), capture_output=True, check=False)
+            proc = subprocess.run(self._command(text, voice, wav), input=self._stdin(text), capture_output=True,
+                                  check=False)
             if proc.returncode != 0 or not wav.is_file() or wav.stat().st_size <= 44:
                 reason = proc.stderr.decode(errors="replace").strip().splitlines()
                 raise SonovisError(f"{self.program} {voice.label()}: {reason[0] if reason else 'no audio produced'}")
@@ -62,6 +65,10 @@ class _SubprocessEngine(TextToSpeech):
     @abstractmethod
     def _command(self, text: str, voice: Voice, wav: Path) -> list[str]:
         """The command line that writes ``text`` in ``voice`` to ``wav``."""
+
+    def _stdin(self, text: str) -> bytes | None:
+        """What the program reads on standard input: nothing, unless it takes its text there."""
+        return None
 
 
 class FliteEngine(_SubprocessEngine):
@@ -107,3 +114,28 @@ class PicoEngine(_SubprocessEngine):
         markup = f"<speed level='{speed}'><pitch level='{pitch}'>{plain}</pitch></speed>"
         return ["pico2wave", "-l", voice.name, "-w", str(wav), "--", markup]
 
+
+
+class RhvoiceEngine(_SubprocessEngine):
+    """RHVoice: voice drawn per utterance; text on standard input, speed and pitch in percent of normal."""
+
+    name = "rhvoice"
+    program = "RHVoice-test"
+    package = "rhvoice rhvoice-english"
+
+    def _checked_choices(self, cfg: SpeechConfig) -> tuple[str, ...]:
+        # RHVoice quietly speaks with its default voice when asked for one it lacks, so ask the disk.
+        known = sorted(p.name for p in RHVOICE_VOICES.iterdir()) if RHVOICE_VOICES.is_dir() else []
+        unknown = [v for v in cfg.rhvoice_voices if v not in known]
+        if unknown or not cfg.rhvoice_voices:
+            raise ConfigError(f"speech.rhvoice_voices: {RHVOICE_VOICES} has no voice {unknown or '(none given)'}; "
+                              f"it has {known}")
+        return tuple(cfg.rhvoice_voices)
+
+    def _command(self, text: str, voice: Voice, wav: Path) -> list[str]:
+        rate = round(100 * voice.speed / NORMAL_WPM)
+        pitch = round(70 + 0.6 * voice.pitch)  # as for Pico: espeak's 0..99 onto 70..129 % of the voice's own
+        return ["RHVoice-test", "-p", voice.name, "-r", str(rate), "-t", str(pitch), "-o", str(wav)]
+
+    def _stdin(self, text: str) -> bytes:
+        return text.encode()

@@ -219,7 +219,7 @@ def test_mbrola_voices_are_a_second_engine_for_prep_and_holdout():
     assert audio.sample_rate == 16_000 and 1.0 < audio.duration < 4.0 and np.abs(audio.samples).max() > 0.05
 
 
-# --- flite and Pico: other offline synthesis methods -----------------------------------------
+# --- flite, Pico and RHVoice: other offline synthesis methods ---------------------------------
 
 
 def test_flite_speaks_its_voices_with_speed_as_duration_stretch():
@@ -251,12 +251,30 @@ def test_pico_speaks_plain_text_through_its_markup_and_holds_out_a_language():
         make_engine(SpeechConfig(engine="pico", pico_voices=("de-DE",)))
 
 
+@pytest.mark.skipif(not shutil.which("RHVoice-test"), reason="rhvoice not installed (make setup)")
+def test_rhvoice_reads_text_from_stdin_and_refuses_a_voice_it_lacks():
+    engine = make_engine(SpeechConfig(engine="rhvoice", holdout_voices=("rhvoice:alan",)))
+    ids = [f"img{i}.jpg#0" for i in range(60)]
+    assert {engine.voice_for(i, 0, "dev").name for i in ids} == {"alan"}
+    assert {engine.voice_for(i, 0, "train").name for i in ids} == {"bdl", "clb", "slt", "evgeniy-eng", "lyubov"}
+    normal, fast = (engine.synthesize("-A dog runs through the grass.", Voice("rhvoice", name="slt", speed=s, pitch=50))
+                    for s in (175, 350))
+    assert normal.sample_rate == 24_000 and np.abs(normal.samples).max() > 0.05  # a leading "-" is text, not an option
+    assert 1.6 < normal.duration / fast.duration < 2.4  # twice the words per minute, about half as long
+    other = engine.synthesize("-A dog runs through the grass.", Voice("rhvoice", name="alan", speed=175, pitch=50))
+    assert not np.array_equal(other.samples[:1000], normal.samples[:1000])  # a different speaker, really used
+    with pytest.raises(ConfigError, match=r"has no voice \['nope'\]"):  # RHVoice itself would speak with slt
+        make_engine(SpeechConfig(engine="rhvoice", rhvoice_voices=("slt", "nope")))
+
+
 def test_missing_local_engine_names_its_debian_package(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(SonovisError, match="flite not found; install it with: sudo apt-get install flite"):
         make_engine(SpeechConfig(engine="flite"))
     with pytest.raises(SonovisError, match="pico2wave not found.*libttspico-utils"):
         make_engine(SpeechConfig(engine="pico"))
+    with pytest.raises(SonovisError, match="RHVoice-test not found.*rhvoice rhvoice-english"):
+        make_engine(SpeechConfig(engine="rhvoice"))
 
 
 def test_mixed_engine_draws_an_engine_per_utterance_and_speaks_with_it():
