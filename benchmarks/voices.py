@@ -16,7 +16,7 @@ change against the baseline (a negative seen change is what the augmentation cos
 the model did hear). ``--family NAME=PATTERN|PATTERN`` (repeatable) adds a second table: s2i
 R@10 per family of dev voice groups (a group joins the first family with a matching pattern,
 the rest form "other"), so runs with different ``--holdout`` sets compare on the same voices.
-``--unheard NAME=PREP`` (repeatable) also scores every arm, after its last epoch, on the eval
+``--unheard NAME=PREP`` (repeatable) also scores every arm, after every epoch, on the eval
 split of another prepared folder of the same images, e.g. spoken by flite or Pico: engines the
 model never heard; ``--save DIR`` keeps every arm's last model, to score it later with ``sonovis evaluate``
 on an engine prepared after the run. ``--epochs N`` trains every arm exactly N epochs instead of a CPU budget: CPU time per epoch
@@ -69,12 +69,14 @@ def run_arm(data: Any, settings: dict[str, Any], budget_s: float, name: str,
     for train_cpu, loss, metrics, embeddings in epochs_within_budget(trainer, budget_s):
         rows.append({"epoch": trainer.epoch, "cpu_min": train_cpu / 60, "train_loss": loss,
                      "train_dropped": trainer.dropped, **metrics})
+        for engine, other in unheard.items():  # every epoch: does longer training help the engines never heard?
+            rows[-1][f"{UNHEARD_PREFIX}{engine}{UNHEARD_SUFFIX}"] = unheard_recall(trainer, other)
+        never_heard = "".join(f", {engine} R@10 {rows[-1][f'{UNHEARD_PREFIX}{engine}{UNHEARD_SUFFIX}']:.1f}"
+                              for engine in unheard)
         print(f"  [{name}] epoch {trainer.epoch}: {train_cpu / 60:.1f} CPU min, loss {loss:.3f}, seen R@10 "
               f"{metrics.get('seen_s2i_r10', float('nan')):.1f}, held-out R@10 "
-              f"{metrics.get('heldout_s2i_r10', float('nan')):.1f}", flush=True)
+              f"{metrics.get('heldout_s2i_r10', float('nan')):.1f}{never_heard}", flush=True)
     rows[-1]["by_voice"] = recall_by_voice(trainer, embeddings)
-    for engine, other in unheard.items():
-        rows[-1][f"{UNHEARD_PREFIX}{engine}{UNHEARD_SUFFIX}"] = unheard_recall(trainer, other)
     if save is not None:
         trainer.save(save)
     return rows
