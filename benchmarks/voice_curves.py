@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from voices import UNHEARD_PREFIX, UNHEARD_SUFFIX  # noqa: E402  (benchmarks/ is on sys.path when run)
 
-VOICE_SIDES = {"seen_s2i_r10": "voices heard in training", "heldout_s2i_r10": "held-out voices of those engines"}
+VOICE_SIDES = {"seen_s2i_r10": "voices heard in training", "heldout_s2i_r10": "held-out voices of the training engines"}
 
 
 def panels(runs: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
@@ -63,7 +63,7 @@ def main() -> None:
         results = json.loads(path.read_text())["results"]
         if args.arm is not None and args.arm not in results:
             raise SystemExit(f"{path}: no arm {args.arm!r}; it has {list(results)}")
-        runs[stem.removeprefix(common) or stem] = results[args.arm or next(iter(results))]
+        runs[stem.removeprefix(common).strip("-") or stem] = results[args.arm or next(iter(results))]
     plot(runs, args.out)
     print(f"wrote {args.out}")
 
