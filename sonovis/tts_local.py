@@ -26,6 +26,12 @@ RHVOICE_VOICES = Path("/usr/share/RHVoice/voices")  # where Debian's rhvoice-* p
 NORMAL_WPM = 175  # the speaking rate the engines use unscaled; speech.speed (words per minute) is relative to it
 
 
+def percent_of_normal(voice: Voice) -> tuple[int, int]:
+    """Speed and pitch as percent of the voice's own, for engines that take them so (Pico, RHVoice):
+    words per minute against NORMAL_WPM, and espeak's pitch 0..99 onto 70..129 %."""
+    return round(100 * voice.speed / NORMAL_WPM), round(70 + 0.6 * voice.pitch)
+
+
 class _SubprocessEngine(TextToSpeech):
     """Voice drawing and the subprocess round trip both engines share."""
 
@@ -107,13 +113,11 @@ class PicoEngine(_SubprocessEngine):
         return tuple(cfg.pico_voices)
 
     def _command(self, text: str, voice: Voice, wav: Path) -> list[str]:
-        speed = round(100 * voice.speed / NORMAL_WPM)  # percent of normal
-        pitch = round(70 + 0.6 * voice.pitch)  # espeak's 0..99 onto 70..129 % of the voice's own pitch
+        speed, pitch = percent_of_normal(voice)
         # Pico reads entities such as &amp; aloud, so markup characters are replaced, not escaped.
         plain = text.replace("&", " and ").replace("<", " ").replace(">", " ")
         markup = f"<speed level='{speed}'><pitch level='{pitch}'>{plain}</pitch></speed>"
         return ["pico2wave", "-l", voice.name, "-w", str(wav), "--", markup]
-
 
 
 class RhvoiceEngine(_SubprocessEngine):
@@ -133,8 +137,7 @@ class RhvoiceEngine(_SubprocessEngine):
         return tuple(cfg.rhvoice_voices)
 
     def _command(self, text: str, voice: Voice, wav: Path) -> list[str]:
-        rate = round(100 * voice.speed / NORMAL_WPM)
-        pitch = round(70 + 0.6 * voice.pitch)  # as for Pico: espeak's 0..99 onto 70..129 % of the voice's own
+        rate, pitch = percent_of_normal(voice)
         return ["RHVoice-test", "-p", voice.name, "-r", str(rate), "-t", str(pitch), "-o", str(wav)]
 
     def _stdin(self, text: str) -> bytes:
