@@ -72,6 +72,15 @@ class _SubprocessEngine(TextToSpeech):
     def _command(self, text: str, voice: Voice, wav: Path) -> list[str]:
         """The command line that writes ``text`` in ``voice`` to ``wav``."""
 
+    @staticmethod
+    def _chosen(setting: str, configured: tuple[str, ...], known: list[str], owner: str,
+                kind: str = "voice") -> tuple[str, ...]:
+        """The configured voices, or one line naming those ``owner`` lacks and those it has."""
+        unknown = [v for v in configured if v not in known]
+        if unknown or not configured:
+            raise ConfigError(f"speech.{setting}: {owner} has no {kind} {unknown or '(none given)'}; it has {known}")
+        return tuple(configured)
+
     def _stdin(self, text: str) -> bytes | None:
         """What the program reads on standard input: nothing, unless it takes its text there."""
         return None
@@ -87,10 +96,7 @@ class FliteEngine(_SubprocessEngine):
     def _checked_choices(self, cfg: SpeechConfig) -> tuple[str, ...]:
         proc = subprocess.run(["flite", "-lv"], capture_output=True, check=False)
         known = proc.stdout.decode(errors="replace").split(":", 1)[-1].split()  # "Voices available: kal awb ..."
-        unknown = [v for v in cfg.flite_voices if v not in known]
-        if unknown or not cfg.flite_voices:
-            raise ConfigError(f"speech.flite_voices: flite has no voice {unknown or '(none given)'}; it has {known}")
-        return tuple(cfg.flite_voices)
+        return self._chosen("flite_voices", cfg.flite_voices, known, "flite")
 
     def _command(self, text: str, voice: Voice, wav: Path) -> list[str]:
         stretch = NORMAL_WPM / voice.speed
@@ -106,11 +112,7 @@ class PicoEngine(_SubprocessEngine):
     package = "libttspico-utils (Debian non-free)"
 
     def _checked_choices(self, cfg: SpeechConfig) -> tuple[str, ...]:
-        unknown = [v for v in cfg.pico_voices if v not in PICO_LANGUAGES]
-        if unknown or not cfg.pico_voices:
-            raise ConfigError(f"speech.pico_voices: Pico has no English voice {unknown or '(none given)'}; "
-                              f"it has {list(PICO_LANGUAGES)}")
-        return tuple(cfg.pico_voices)
+        return self._chosen("pico_voices", cfg.pico_voices, list(PICO_LANGUAGES), "Pico", "English voice")
 
     def _command(self, text: str, voice: Voice, wav: Path) -> list[str]:
         speed, pitch = percent_of_normal(voice)
@@ -130,11 +132,7 @@ class RhvoiceEngine(_SubprocessEngine):
     def _checked_choices(self, cfg: SpeechConfig) -> tuple[str, ...]:
         # RHVoice quietly speaks with its default voice when asked for one it lacks, so ask the disk.
         known = sorted(p.name for p in RHVOICE_VOICES.iterdir()) if RHVOICE_VOICES.is_dir() else []
-        unknown = [v for v in cfg.rhvoice_voices if v not in known]
-        if unknown or not cfg.rhvoice_voices:
-            raise ConfigError(f"speech.rhvoice_voices: {RHVOICE_VOICES} has no voice {unknown or '(none given)'}; "
-                              f"it has {known}")
-        return tuple(cfg.rhvoice_voices)
+        return self._chosen("rhvoice_voices", cfg.rhvoice_voices, known, str(RHVOICE_VOICES))
 
     def _command(self, text: str, voice: Voice, wav: Path) -> list[str]:
         rate, pitch = percent_of_normal(voice)
