@@ -5,6 +5,9 @@ to report what it yields, and a plain loop or a test can drive it just the same.
 Deterministic for a seed: batch order comes from (seed, epoch), and the torch RNG
 state (which also drives augmentation) travels in the checkpoint, so a resumed run
 continues exactly. Augmentation touches training batches only, never evaluation.
+With ``train.ema_decay`` the optimiser trains ``model`` as always, and everything that
+reads the model afterwards (evaluation, embeddings, ``evaluate``, ``translate``) reads
+the moving average of its weights, ``eval_model``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from sonovis.augment import Augmenter, is_active
 from sonovis.batches import Batch, bucketed_order, pad_frames, pad_tokens, voice_pairs
@@ -78,6 +82,10 @@ class Trainer:
         self.model = SonovisModel(cfg.model, vocab_size=len(vocab) if vocab else 0, **self.dims)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.train.lr,
                                            weight_decay=cfg.train.weight_decay)
+        if not 0.0 <= cfg.train.ema_decay < 1.0:
+            raise ConfigError(f"train.ema_decay must be in [0, 1) (0 = off), got {cfg.train.ema_decay}")
+        self.average = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema_decay))
+                        if cfg.train.ema_decay else None)
         self.augment: Augmenter | None = None
         if is_active(cfg.augment) and self.train_split is not None:
             self.augment = Augmenter(cfg.augment, features)
@@ -112,6 +120,11 @@ class Trainer:
         return batch
 
     @property
+    def eval_model(self) -> SonovisModel:
+        """The weights everything but the optimiser reads: their moving average when ``train.ema_decay`` is on."""
+        return self.average.module if self.average is not None else self.model
+
+    @property
     def paired(self) -> bool:
         return self.cfg.model.voice_pair_weight > 0
 
@@ -142,6 +155,8 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
             self.optimizer.step()
+            if self.average is not None:
+                self.average.update_parameters(self.model)
             total += losses["total"].item() * len(idx)
             count += len(idx)
         self.epoch += 1
@@ -150,18 +165,18 @@ class Trainer:
     @torch.inference_mode()
     def embed(self, split: SplitData) -> dict[str, torch.Tensor]:
         """Speech (and text) embeddings of every utterance, and of every image, in eval mode."""
-        self.model.eval()
+        model = self.eval_model.eval()
         order = np.argsort(split.lengths, kind="stable")  # similar lengths together: less padding
         speech = torch.zeros(len(order), self.cfg.model.embed_dim)
         text = torch.zeros_like(speech) if self.vocab is not None else None
         for start in range(0, len(order), EVAL_CHUNK):
             idx = order[start : start + EVAL_CHUNK]
             frames, lengths = pad_frames([split.frames(i) for i in idx])
-            speech[idx] = self.model.encode_speech(frames, lengths)
+            speech[idx] = model.encode_speech(frames, lengths)
             if text is not None:
                 tokens, tok_lengths = pad_tokens([self.vocab.encode(split.captions[i]) for i in idx])
-                text[idx] = self.model.encode_text(tokens, tok_lengths)
-        out = {"speech": speech, "image": self.model.encode_image(torch.from_numpy(np.array(split.pooled)))}
+                text[idx] = model.encode_text(tokens, tok_lengths)
+        out = {"speech": speech, "image": model.encode_image(torch.from_numpy(np.array(split.pooled)))}
         if text is not None:
             out["text"] = text
         return out
@@ -185,6 +200,7 @@ class Trainer:
     def save(self, path: str | Path) -> None:
         torch.save({
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "average": self.average.state_dict() if self.average is not None else None,
             "epoch": self.epoch, "config": to_dict(self.cfg),
             "vocab": self.vocab.to_dict() if self.vocab else None,
             "dims": self.dims,
@@ -194,6 +210,8 @@ class Trainer:
     def restore(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.average is not None:
+            self.average.load_state_dict(state["average"])
         self.epoch = state["epoch"]
         torch.set_rng_state(state["torch_rng"])
 

@@ -139,9 +139,9 @@ def _build_gallery(key: str, trainer: Trainer, data_path: str | Path, splits: tu
             captions.append(tuple(by_caption[u] for u in order))
             ids.append(str(image_id))
         pooled.append(part.pooled)
-    trainer.model.eval()
+    model = trainer.eval_model.eval()
     with torch.inference_mode():
-        embeddings = trainer.model.encode_image(torch.from_numpy(np.concatenate(pooled))).numpy()
+        embeddings = model.encode_image(torch.from_numpy(np.concatenate(pooled))).numpy()
     return Gallery(key=key, image_ids=np.asarray(ids), image_paths=np.asarray([paths[i] for i in ids]),
                    captions=captions, embeddings=embeddings.astype(np.float32))
 
@@ -183,9 +183,9 @@ def embed_utterance(trainer: Trainer, wave: Waveform, features: FeatureConfig, n
         frames = speech_features(wave.samples, wave.sample_rate, features)
     except InputError as err:
         raise InputError(f"{name}: {err}") from None
-    trainer.model.eval()
+    model = trainer.eval_model.eval()
     with torch.inference_mode():
-        embedding = trainer.model.encode_speech(torch.from_numpy(frames)[None], torch.tensor([len(frames)]))
+        embedding = model.encode_speech(torch.from_numpy(frames)[None], torch.tensor([len(frames)]))
     return embedding[0].numpy()
 
 
