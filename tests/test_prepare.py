@@ -190,7 +190,7 @@ def test_shipped_recipes_build_every_config_they_feed(recipe: Path) -> None:
     # Unknown keys raise while building.
     prepared, experiment, _, _ = (build(settings) for build in (prepare_config, experiment_config, search_config,
                                                                 ablate_config))
-    if recipe.name == "voices-paired.toml":  # the recommended recipe: two voices a caption, 5 cepstra, VTLP
+    if recipe.name == "voices-paired.toml":  # the recommended recipe: two voices a caption, 5 cepstra, VTLP, EMA
         assert prepared.speech.voices_per_caption == 2 and experiment.model.n_cepstra == 5
-        assert experiment.augment.vtlp == 0.1
+        assert experiment.augment.vtlp == 0.1 and experiment.train.ema_decay == 0.999
         check_config(experiment.augment, prepared.features)  # VTLP needs the invertible 40/40 DCT it gets
