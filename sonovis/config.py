@@ -139,8 +139,8 @@ class TrainConfig:
     # Evaluate, keep and serve an exponential moving average of the weights, updated after every
     # optimiser step with this decay; 0 = off, 0.999 averages over the last ~1,000 steps. Training
     # itself is unchanged. An average along the path sits in a flatter region than the last step,
-    # which carries over better to data unlike the training set (SWAD, Cha et al. 2021: voices and
-    # engines never heard, here), and it damps the epoch-to-epoch noise of recall.
+    # which carries over better to data unlike the training set (SWAD, Cha et al. 2021; here, TTS
+    # engines never heard), and it damps the epoch-to-epoch noise of recall.
     ema_decay: float = 0.0
 
 
