@@ -12,7 +12,7 @@ from typing import Iterator
 
 import torch
 
-from sonovis.train import Trainer
+from sonovis.train.trainer import Trainer
 
 
 def epochs_within_budget(trainer: Trainer, budget_s: float

@@ -21,7 +21,7 @@ import ray
 from ray.cluster_utils import Cluster
 
 from sonovis.config import ExperimentConfig, ModelConfig, SearchConfig, TrainConfig
-from sonovis.search import run_search
+from sonovis.search.tuner import run_search
 from sonovis.table import format_table
 
 

@@ -18,12 +18,12 @@ import time
 from pathlib import Path
 
 from sonovis.config import CorpusConfig, PrepareConfig, SpeechConfig
-from sonovis.corpus import load_corpus
-from sonovis.extract import Extractor, UtteranceTask
-from sonovis.prepare import prepare
-from sonovis.ray_runtime import cluster_cpus, connect
-from sonovis.shards import write_shard
-from sonovis.speech import make_engine
+from sonovis.data.corpus.load import load_corpus
+from sonovis.data.extract import Extractor, UtteranceTask
+from sonovis.data.prepare import prepare
+from sonovis.data.shards import write_shard
+from sonovis.data.speech.registry import make_engine
+from sonovis.runtime import cluster_cpus, connect
 from sonovis.table import format_table
 
 FLICKR8K = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "flickr8k"

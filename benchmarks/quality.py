@@ -27,12 +27,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-
 from budget import epochs_within_budget  # noqa: E402  (benchmarks/ is on sys.path when run)
+
 from sonovis.config import apply_overrides, experiment_config, to_dict  # noqa: E402
-from sonovis.shards import load_prepared  # noqa: E402
+from sonovis.data.shards import load_prepared
 from sonovis.table import format_table  # noqa: E402
-from sonovis.train import Trainer, needs_grid  # noqa: E402
+from sonovis.train.trainer import Trainer, needs_grid
 
 TARGET_R10 = 25.0  # the bar: speech->image R@10 on Flickr8k dev
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import psutil
 
 from sonovis.config import ExperimentConfig, ModelConfig, SearchConfig, TrainConfig
-from sonovis.ray_runtime import connect
-from sonovis.search import run_search
-from sonovis.shards import load_prepared
+from sonovis.data.shards import load_prepared
+from sonovis.runtime import connect
+from sonovis.search.tuner import run_search
 from sonovis.table import format_table
-from sonovis.train import fit
+from sonovis.train.trainer import fit
 
 
 class TrialMemory(threading.Thread):

@@ -35,12 +35,14 @@ from typing import Any
 
 import torch
 from budget import epochs_within_budget  # benchmarks/ is on sys.path when run
+
 from sonovis.config import apply_overrides, experiment_config, to_dict
-from sonovis.metrics import retrieval_metrics
-from sonovis.shards import load_prepared
+from sonovis.data.shards import load_prepared
+from sonovis.data.voices import matches
 from sonovis.table import format_table
-from sonovis.train import Trainer, needs_grid
-from sonovis.voices import by_voice_group, matches
+from sonovis.train.metrics import retrieval_metrics
+from sonovis.train.trainer import Trainer, needs_grid
+from sonovis.train.voice_metrics import by_voice_group
 
 DEFAULT_AUGMENT = ["time_masks=2", "freq_masks=2", "speed=0.1", "vtlp=0.1", "noise_snr_db=[10.0, 30.0]"]
 SWITCHES = ("time_masks", "freq_masks", "speed", "vtlp", "noise_snr_db", "gain_db")  # each is one measure

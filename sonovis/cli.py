@@ -11,7 +11,16 @@ import json
 import sys
 from pathlib import Path
 
-from sonovis.config import ablate_config, experiment_config, load_settings, prepare_config, search_config, to_dict
+from sonovis.config import (
+    ablate_config,
+    experiment_config,
+    load_settings,
+    prepare_config,
+    search_config,
+    to_dict,
+)
+from sonovis.data.corpus.load import CORPUS_KINDS
+from sonovis.data.speech.registry import text_to_speech_names
 from sonovis.errors import SonovisError
 
 
@@ -45,7 +54,7 @@ def prepare_settings(args: argparse.Namespace) -> dict:
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
-    from sonovis.prepare import prepare
+    from sonovis.data.prepare import prepare
 
     manifest = prepare(prepare_config(prepare_settings(args)), address=args.address)
     if not manifest["accounted"]["complete"]:
@@ -53,14 +62,14 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from sonovis.train import train_to_folder
+    from sonovis.train.runner import train_to_folder
 
     extra = [f"train.epochs={args.epochs}"] if args.epochs else []
     train_to_folder(experiment_config(_settings(args, extra)), _abs(args.data), _abs(args.out))
 
 
 def cmd_tune(args: argparse.Namespace) -> None:
-    from sonovis.search import run_search
+    from sonovis.search.tuner import run_search
 
     extra = [f"search.trials={args.trials}"] if args.trials else []
     settings = _settings(args, extra)
@@ -76,15 +85,15 @@ def cmd_ablate(args: argparse.Namespace) -> None:
         extra.append(f"search.trials={args.trials}")
     settings = _settings(args, extra)
     if args.strategies:
-        from sonovis.strategies import compare_strategies as run
+        from sonovis.search.strategies import compare_strategies as run
     else:
-        from sonovis.ablate import run_ablation as run
+        from sonovis.search.ablate import run_ablation as run
     run(ablate_config(settings), search_config(settings), experiment_config(settings), _abs(args.data),
         _abs(args.out), address=args.address)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from sonovis.evaluate import evaluate_checkpoint, metrics_text
+    from sonovis.train.evaluate import evaluate_checkpoint, metrics_text
 
     result = evaluate_checkpoint(_abs(args.checkpoint), _abs(args.data), args.split, by_voice=args.by_voice)
     print(json.dumps(result, indent=1) if args.json else metrics_text(result))
@@ -97,7 +106,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_translate(args: argparse.Namespace) -> None:
-    from sonovis.translate import matches_table, translate, write_html
+    from sonovis.use.translate import matches_table, translate, write_html
 
     audio = Path(_abs(args.audio)) if args.audio else None
     matches = translate(_abs(args.checkpoint), _abs(args.data), audio=audio, say=args.say, tts=args.tts,
@@ -109,7 +118,7 @@ def cmd_translate(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from sonovis.report import write_report
+    from sonovis.use.report import write_report
 
     out = write_report(Path(_abs(args.runs)), Path(_abs(args.out)) if args.out else None,
                        Path(_abs(args.data)) if args.data else None,
@@ -142,10 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
 
     p = verb("prepare", cmd_prepare, "speech + features for a corpus, as resumable Parquet shards (Ray Data)")
-    p.add_argument("--corpus", choices=["builtin", "flickr8k", "recordings"], help="default: builtin")
+    p.add_argument("--corpus", choices=CORPUS_KINDS, help="default: builtin")
     p.add_argument("--root", help="dataset folder (flickr8k), CSV or FACC folder (recordings)")
     p.add_argument("--out", required=True)
-    p.add_argument("--tts", help="espeak (default) | gtts | flite | pico | rhvoice, or a mixture: espeak+flite+pico")
+    p.add_argument("--tts", help=f"{' | '.join(text_to_speech_names())} (default espeak), or a mixture: espeak+flite")
     p.add_argument("--splits", help="comma-separated, default train,dev")
     p.add_argument("--limit", type=int, help="at most N images per split (all their captions)")
     p.add_argument("--voices-per-caption", type=int)
@@ -189,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     query = p.add_mutually_exclusive_group(required=True)
     query.add_argument("--audio", help="an audio file: wav, mp3, flac, ...")
     query.add_argument("--say", help="a sentence to synthesise and look up")
-    p.add_argument("--tts", choices=["espeak", "gtts", "flite", "pico", "rhvoice"], default="espeak", help="the voice for --say")
+    p.add_argument("--tts", choices=text_to_speech_names(), default="espeak", help="the voice for --say")
     p.add_argument("-k", type=int, default=5, help="how many images to show")
     p.add_argument("--split", default="dev", help="gallery: prepared split(s), e.g. dev or train,dev")
     p.add_argument("--html", help="also write a page with thumbnails and every caption")

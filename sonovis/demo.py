@@ -12,12 +12,19 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from sonovis.config import CorpusConfig, ExperimentConfig, ModelConfig, PrepareConfig, SearchConfig, TrainConfig
-from sonovis.evaluate import evaluate_checkpoint, metrics_text
-from sonovis.prepare import prepare
-from sonovis.report import write_report
-from sonovis.search import run_search
+from sonovis.config import (
+    CorpusConfig,
+    ExperimentConfig,
+    ModelConfig,
+    PrepareConfig,
+    SearchConfig,
+    TrainConfig,
+)
+from sonovis.data.prepare import prepare
+from sonovis.search.tuner import run_search
 from sonovis.table import format_table
+from sonovis.train.evaluate import evaluate_checkpoint, metrics_text
+from sonovis.use.report import write_report
 
 DEMO_IMAGES = (300, 100, 100)  # train/dev/test scenes: 2,500 spoken captions, sized for 10 minutes on 2 cores
 DEMO_EPOCHS = 4  # ASHA rungs at 1 and 2 epochs with reduction factor 2

@@ -40,7 +40,7 @@ def ray_local():
     """A real local Ray with 2 CPUs, shared by every test that needs one (starting Ray takes seconds)."""
     import ray
 
-    from sonovis.ray_runtime import connect
+    from sonovis.runtime import connect
 
     connect(num_cpus=2, dashboard=False)
     yield ray
@@ -51,7 +51,7 @@ def ray_local():
 def prepared_builtin(tmp_path_factory: pytest.TempPathFactory, ray_local, speech_cache: Path) -> Path:
     """A small built-in corpus prepared once: 150 train and 30 dev scenes, 900 spoken captions."""
     from sonovis.config import CorpusConfig, PrepareConfig, SpeechConfig
-    from sonovis.prepare import prepare
+    from sonovis.data.prepare import prepare
 
     out = tmp_path_factory.mktemp("prepared-builtin")
     cfg = PrepareConfig(out=str(out), shard_rows=200,

@@ -1,0 +1,265 @@
+"""``sonovis tune``: an OptunaSearch (TPE) + ASHA search of single-CPU trials with Ray Tune.
+
+The trainable only glues library calls together: flat config -> dataclasses ->
+``train.fit`` -> ``tune.report`` with a checkpoint every epoch. The prepared data
+reaches trials through ``tune.with_parameters``, so each node holds one copy in its
+object store however many trials it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+from sonovis.config import ExperimentConfig, SearchConfig, experiment_from_flat, flatten
+from sonovis.data.shards import Prepared, load_prepared
+from sonovis.errors import ConfigError
+from sonovis.runtime import cluster_cpus, connect
+from sonovis.table import format_table
+from sonovis.train.checkpoint import read_checkpoint
+from sonovis.train.metrics import SEARCH_METRIC
+from sonovis.train.trainer import fit, needs_grid
+
+EXPERIMENT = "search"  # Tune's folder under the storage path
+ORPHAN_REASON = "asked for by a search driver that stopped before the trial started"
+DOMAINS = {"loguniform": tune.loguniform, "uniform": tune.uniform, "randint": tune.randint}
+
+
+def param_space(search: SearchConfig, base: ExperimentConfig) -> dict[str, Any]:
+    """The base config, flat, with the searched keys replaced by Tune domains."""
+    space = flatten(base)
+    space["train.epochs"] = search.max_epochs
+    for key, spec in search.space.items():
+        if key not in space:
+            raise ConfigError(f"search.space: {key!r} is not a config field; fields: {sorted(space)}")
+        if len(spec) != 1:
+            raise ConfigError(f"search.space.{key}: give one of choice/{'/'.join(DOMAINS)}, got {spec}")
+        (kind, args), = spec.items()
+        if kind == "choice":  # Optuna's categories must be scalars: lists travel as "a,b" strings
+            space[key] = tune.choice([",".join(a) if isinstance(a, list) else a for a in args])
+        elif kind in DOMAINS:
+            space[key] = DOMAINS[kind](*args)
+        else:
+            raise ConfigError(f"search.space.{key}: unknown kind {kind!r}")
+    return space
+
+
+def train_trial(config: dict[str, Any], data: Prepared) -> None:
+    """One Tune trial: train, and report dev recall plus a checkpoint every epoch."""
+    logging.getLogger("ray.train").setLevel(logging.WARNING)  # not a line per checkpoint in the driver's log
+    cfg = experiment_from_flat(config)
+    resume = None
+    if checkpoint := tune.get_checkpoint():
+        with checkpoint.as_directory() as folder:
+            resume = read_checkpoint(Path(folder) / "model.pt")
+    where = {"node_id": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname(),
+             "resumed_from_epoch": resume["epoch"] if resume else 0}  # >0: restarted after a failure
+    for result in fit(cfg, data, resume):  # wall_time: orders concurrent trials' epochs (Tune's timestamp is whole s)
+        with tempfile.TemporaryDirectory() as folder:
+            result.trainer.save(Path(folder) / "model.pt")
+            tune.report({**result.metrics, "epoch": result.epoch, "wall_time": time.time(), **where},
+                        checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+class PrunedAwareOptunaSearch(OptunaSearch):
+    """OptunaSearch that tells Optuna a trial ASHA stopped early was *pruned*, not complete.
+
+    Stock OptunaSearch reports an early-stopped trial as COMPLETE with its low early score,
+    so TPE would learn from truncated runs as if they were finished. As PRUNED (with every
+    epoch's value as an intermediate value and the stopping epoch recorded), TPE ranks it
+    below finished trials and by how far it got, which is what it means. Tune hands the
+    result that triggered a stop only to ``on_trial_complete``, so that epoch is reported here.
+    """
+
+    def __init__(self, *args: Any, max_epochs: int, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.max_epochs = max_epochs
+        self.reported: dict[str, int] = {}  # trial id -> last epoch told to Optuna
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Reconcile the restored searcher with the study, which the killed driver kept writing to.
+
+        Trials the study finished after the searcher's last save are not told twice; trials asked
+        for after that save never reached Tune and are marked FAIL with the reason, so nothing is
+        left RUNNING and TPE ignores them.
+        """
+        super().restore(checkpoint_path)
+        finished = {t.number for t in self._ot_study.get_trials(deepcopy=False) if t.state.is_finished()}
+        self._completed_trials |= {tid for tid, t in self._ot_trials.items() if t.number in finished}
+        known = {t.number for t in self._ot_trials.values()}
+        for orphan in self._ot_study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.RUNNING]):
+            if orphan.number not in known:
+                live = optuna.Trial(self._ot_study, orphan._trial_id)
+                live.set_user_attr("orphaned", ORPHAN_REASON)
+                self._ot_study.tell(live, state=optuna.trial.TrialState.FAIL)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        super().on_trial_result(trial_id, result)
+        self.reported[trial_id] = result["training_iteration"]
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if error or not result or SEARCH_METRIC not in result or trial_id in self._completed_trials:
+            return super().on_trial_complete(trial_id, result, error)
+        epochs = result["training_iteration"]
+        if self.reported.get(trial_id) != epochs:
+            self.on_trial_result(trial_id, result)
+        if epochs >= self.max_epochs:
+            return super().on_trial_complete(trial_id, result, error)
+        ot_trial = self._ot_trials[trial_id]
+        ot_trial.set_user_attr("stopped_at_epoch", epochs)
+        self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
+        self._completed_trials.add(trial_id)
+
+
+class TrialLog(tune.Callback):
+    """One line per finished trial, so a long search shows where it is without Tune's full tables."""
+
+    def __init__(self, total: int, max_epochs: int):  # no callables kept: Tune pickles callbacks
+        self.total, self.max_epochs, self.done, self.t0 = total, max_epochs, 0, time.time()
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.done += 1
+        last = trial.last_result or {}
+        epochs = last.get("training_iteration", 0)
+        how = "finished" if epochs >= self.max_epochs else f"stopped by ASHA after epoch {epochs}"
+        print(f"[tune] trial {self.done}/{self.total} {trial.trial_id} {how}: "
+                  f"{SEARCH_METRIC} {last.get(SEARCH_METRIC, float('nan')):.1f}, "
+                  f"s2i R@10 {last.get('s2i_r10', float('nan')):.1f}  ({time.time() - self.t0:.0f}s)", flush=True)
+
+
+def make_tuner(search: SearchConfig, base: ExperimentConfig, trial: Any, runs: Path) -> tune.Tuner:
+    """The search's Tuner; ``trial`` comes from ``trainable``, built once so the data enters the object store once."""
+    sampler = (optuna.samplers.TPESampler(seed=search.seed, n_startup_trials=search.startup_trials)
+               if search.searcher == "tpe" else optuna.samplers.RandomSampler(seed=search.seed))
+    searcher = PrunedAwareOptunaSearch(
+        sampler=sampler, seed=search.seed, max_epochs=search.max_epochs, study_name=EXPERIMENT,
+        storage=optuna.storages.RDBStorage(f"sqlite:///{runs / 'optuna.db'}"),  # optuna-dashboard reads it
+    )
+    scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=search.max_epochs,
+                               grace_period=search.grace_period, reduction_factor=search.reduction_factor)
+                 if search.scheduler == "asha" else FIFOScheduler())
+    return tune.Tuner(
+        trial,
+        param_space=param_space(search, base),
+        tune_config=tune_config(search, search_alg=searcher, scheduler=scheduler, num_samples=search.trials),
+        run_config=run_config(search, runs, EXPERIMENT, TrialLog(search.trials, search.max_epochs)),
+    )
+
+
+def tune_config(search: SearchConfig, **kwargs: Any) -> tune.TuneConfig:
+    """The one place the metric and its mode are declared, for searches and ablation grids alike."""
+    return tune.TuneConfig(metric=SEARCH_METRIC, mode="max", max_concurrent_trials=concurrency(search),
+                           trial_dirname_creator=trial_folder, **kwargs)
+
+
+def run_config(search: SearchConfig, runs: Path, name: str, log: tune.Callback) -> tune.RunConfig:
+    """Where Tune writes experiment ``name``, which checkpoints it keeps and how often a trial may fail."""
+    return tune.RunConfig(
+        name=name, storage_path=search.storage_path or str(runs), verbose=0,
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=search.keep_checkpoints,
+                                                checkpoint_score_attribute=SEARCH_METRIC,
+                                                checkpoint_score_order="max"),
+        failure_config=tune.FailureConfig(max_failures=search.max_failures),
+        callbacks=[log],
+    )
+
+
+def concurrency(search: SearchConfig) -> int:
+    """Trials at once: one per CPU of the cluster, less the CPUs kept free."""
+    return max(1, cluster_cpus() - search.reserved_cpus)
+
+
+def trial_folder(trial: Any) -> str:
+    """Short trial folder names: Tune's default spells out every parameter and overflows paths."""
+    return f"trial_{trial.trial_id}"
+
+
+def trainable(data: Prepared, run: Callable[..., None] = train_trial) -> Any:
+    """``run(config, data)`` as a one-CPU Tune trainable, the data shared through the object store."""
+    return tune.with_resources(tune.with_parameters(run, data=data), {"cpu": 1})
+
+
+def trial_data(data_path: str | Path, base: ExperimentConfig, with_grid: bool) -> Prepared:
+    """What trials read: the train split and the split they are scored on (the image grid only for CMD)."""
+    return load_prepared(data_path, splits=("train", base.train.eval_split), with_grid=with_grid)
+
+
+@dataclass
+class SearchOutcome:
+    best_config: dict[str, Any]
+    best_metrics: dict[str, float]
+    best_checkpoint: str  # a copy under the runs folder, kept whatever Tune prunes later
+    trials: int
+    stopped_early: int
+    table_path: str
+
+
+def run_search(search: SearchConfig, base: ExperimentConfig, data_path: str | Path, runs: str | Path,
+               resume: bool = False, address: str | None = None,
+               echo: Callable[[str], None] = print) -> SearchOutcome:
+    runs = Path(runs).resolve()
+    runs.mkdir(parents=True, exist_ok=True)
+    connect(address)
+    data = trial_data(data_path, base, with_grid=searches_grid(search, base))
+    experiment = f"{(search.storage_path or str(runs)).rstrip('/')}/{EXPERIMENT}"
+    if resume and tune.Tuner.can_restore(experiment):
+        echo(f"[tune] resuming {experiment}")
+        tuner = tune.Tuner.restore(experiment, trainable=trainable(data), resume_errored=True)
+    else:
+        if resume:
+            echo(f"[tune] nothing to resume at {experiment}; starting a new search")
+        tuner = make_tuner(search, base, trainable(data), runs)
+    echo(f"[tune] {search.trials} trials, up to {search.max_epochs} epochs each, "
+         f"{concurrency(search)} at once; dashboard: http://127.0.0.1:8265")
+    results = tuner.fit()
+    return summarise(results, search, runs, echo)
+
+
+def searches_grid(search: SearchConfig, base: ExperimentConfig) -> bool:
+    """Whether some trial may train with CMD, so the image grid must be loaded."""
+    return needs_grid(base) or "model.cmd_weight" in search.space
+
+
+def summarise(results: tune.ResultGrid, search: SearchConfig, runs: Path, echo: Callable[[str], None]) -> SearchOutcome:
+    last = results.get_dataframe()  # each trial's last report: how far it got
+    best_of = results.get_dataframe(filter_metric=SEARCH_METRIC, filter_mode="max")
+    table = last.merge(best_of[["trial_id", SEARCH_METRIC, "training_iteration"]].rename(
+        columns={SEARCH_METRIC: f"best_{SEARCH_METRIC}", "training_iteration": "best_epoch"}), on="trial_id")
+    table["stopped_early"] = table["training_iteration"] < search.max_epochs
+    table = table.sort_values(f"best_{SEARCH_METRIC}", ascending=False)
+    table.to_csv(runs / "trials.csv", index=False)
+    best = results.get_best_result(metric=SEARCH_METRIC, mode="max", scope="all")
+    checkpoint = best.get_best_checkpoint(SEARCH_METRIC, "max")
+    best_dir = runs / "best"
+    if best_dir.exists():
+        shutil.rmtree(best_dir)
+    with checkpoint.as_directory() as folder:
+        shutil.copytree(folder, best_dir)
+    best_epoch = max(best.metrics_dataframe.to_dict("records"), key=lambda r: r[SEARCH_METRIC])
+    outcome = SearchOutcome(
+        best_config=flatten(experiment_from_flat(best.config)),
+        best_metrics={k: v for k, v in best_epoch.items() if isinstance(v, (int, float))},
+        best_checkpoint=str(best_dir / "model.pt"), trials=len(table),
+        stopped_early=int(table["stopped_early"].sum()), table_path=str(runs / "trials.csv"),
+    )
+    (runs / "best.json").write_text(json.dumps(outcome.__dict__, indent=1, default=str))
+    errored = sum(1 for r in results if r.error)
+    echo(format_table(
+        ["trials", "finished", "stopped by ASHA", "errored", "best " + SEARCH_METRIC, "best s2i R@10"],
+        [[len(table), len(table) - outcome.stopped_early - errored, outcome.stopped_early, errored,
+          outcome.best_metrics.get(SEARCH_METRIC, 0.0), outcome.best_metrics.get("s2i_r10", 0.0)]],
+        title="search"))
+    return outcome

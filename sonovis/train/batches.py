@@ -1,0 +1,82 @@
+"""Mini-batches for training and evaluation, built from prepared arrays.
+
+Batches are drawn so that every image in a batch is distinct (so InfoNCE has
+exactly one positive image per utterance) and utterances of similar length are
+grouped, so little time goes into padding. Nothing is truncated: padding is
+masked by ``speech_lengths``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from sonovis.data.shards import caption_key
+
+
+def pad_frames(frames: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack variable-length [T_i, F] arrays into a zero-padded [B, T_max, F] tensor plus lengths."""
+    lengths = np.array([len(f) for f in frames], dtype=np.int64)
+    out = np.zeros((len(frames), int(lengths.max()), frames[0].shape[1]), dtype=np.float32)
+    for i, f in enumerate(frames):
+        out[i, : len(f)] = f
+    return torch.from_numpy(out), torch.from_numpy(lengths)
+
+
+def pad_tokens(sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = torch.tensor([max(len(s), 1) for s in sequences], dtype=torch.int64)
+    out = torch.zeros(len(sequences), int(lengths.max()), dtype=torch.int64)
+    for i, s in enumerate(sequences):
+        out[i, : len(s)] = torch.tensor(s, dtype=torch.int64)
+    return out, lengths
+
+
+def bucketed_order(
+    image_of_utterance: np.ndarray,
+    lengths: np.ndarray,
+    batch_size: int,
+    bucket_batches: int,
+    rng: np.random.Generator,
+) -> list[np.ndarray]:
+    """One epoch of batches: utterance indices, distinct images within a batch, similar lengths.
+
+    Each epoch every utterance is used once. Utterances are shuffled, cut into pools of
+    ``bucket_batches`` batches, each pool sorted by length and dealt into batches; an
+    utterance whose image is already in the batch waits for the next batch of its pool.
+    Batch order is shuffled so lengths do not rise through the epoch.
+    """
+    order = rng.permutation(len(lengths))
+    pool_size = batch_size * bucket_batches
+    batches: list[np.ndarray] = []
+    for start in range(0, len(order), pool_size):
+        pool = order[start : start + pool_size]
+        pool = list(pool[np.argsort(lengths[pool], kind="stable")])
+        while pool:
+            batch, seen, rest = [], set(), []
+            for idx in pool:
+                image = int(image_of_utterance[idx])
+                if len(batch) < batch_size and image not in seen:
+                    batch.append(idx)
+                    seen.add(image)
+                else:
+                    rest.append(idx)
+            batches.append(np.asarray(batch, dtype=np.int64))
+            pool = rest
+    rng.shuffle(batches)
+    return batches
+
+
+def voice_pairs(utterance_ids: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Two renditions of every caption, drawn afresh each epoch: indices ``first[c]``, ``second[c]``.
+
+    With ``speech.voices_per_caption`` > 1 the two are distinct voices of one caption. A caption
+    spoken once (K = 1, or its other voices held out) pairs with itself: the two copies then differ
+    only by augmentation, so the pair loss still asks for invariance to it.
+    """
+    by_caption: dict[str, list[int]] = {}
+    for index, utterance_id in enumerate(utterance_ids):
+        by_caption.setdefault(caption_key(str(utterance_id)), []).append(index)
+    pairs = [[renditions[i] for i in rng.choice(len(renditions), size=2, replace=False)]
+             if len(renditions) > 1 else renditions * 2 for renditions in by_caption.values()]
+    first, second = np.asarray(pairs, dtype=np.int64).reshape(-1, 2).T
+    return first, second

@@ -1,0 +1,232 @@
+"""Train one configuration on prepared data: what ``sonovis train`` and every search trial run.
+
+No Ray here: ``fit`` is a generator of per-epoch results, so a Tune trial only has
+to report what it yields, and a plain loop or a test can drive it just the same.
+Deterministic for a seed: batch order comes from (seed, epoch), and the torch RNG
+state (which also drives augmentation) travels in the checkpoint, so a resumed run
+continues exactly. Augmentation touches training batches only, never evaluation.
+With ``train.ema_decay`` the optimiser trains ``model`` as always, and everything that
+reads the model afterwards (evaluation, embeddings, ``evaluate``, ``translate``) reads
+the moving average of its weights, ``eval_model``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from sonovis.config import ExperimentConfig, FeatureConfig, from_dict, to_dict
+from sonovis.data.shards import Prepared, SplitData
+from sonovis.data.voices import check_patterns, held_out_mask
+from sonovis.errors import ConfigError, InputError
+from sonovis.model.batch import Batch
+from sonovis.model.joint import SonovisModel
+from sonovis.model.text import Vocabulary
+from sonovis.train.augment import Augmenter, is_active
+from sonovis.train.batches import bucketed_order, pad_frames, pad_tokens, voice_pairs
+from sonovis.train.metrics import SEARCH_METRIC, flat_metrics, retrieval_metrics
+from sonovis.train.voice_metrics import RATIO_KEY, voice_metrics, voice_ratio
+
+EVAL_CHUNK = 256  # utterances encoded at once when evaluating
+
+
+def needs_text(cfg: ExperimentConfig) -> bool:
+    return any("text" in pair for pair in cfg.model.pairs)
+
+
+def needs_grid(cfg: ExperimentConfig) -> bool:
+    return cfg.model.cmd_weight > 0
+
+
+@dataclass
+class EpochResult:
+    epoch: int
+    metrics: dict[str, float]  # train_loss, seconds, and the eval split's recalls (flat keys)
+    trainer: "Trainer"
+
+
+class Trainer:
+    """A model, its optimiser and its data; one epoch at a time."""
+
+    def __init__(self, cfg: ExperimentConfig, data: Prepared, vocab: Vocabulary | None = None,
+                 dims: dict[str, int] | None = None):
+        torch.set_num_threads(cfg.train.threads)
+        torch.manual_seed(cfg.train.seed)
+        self.cfg = cfg
+        self.data = data
+        self.train_split = data.splits.get("train")  # absent when only evaluating
+        if needs_grid(cfg) and self.train_split is not None and self.train_split.grid is None:
+            raise InputError(f"{data.root}: cmd_weight > 0 needs the image grid; load with with_grid=True")
+        self.train_rows, self.dropped = self._train_rows()  # indices, not a copy: the data may be shared
+        if needs_text(cfg) and vocab is None:
+            if self.train_split is None:
+                raise InputError(f"{data.root}: a text vocabulary needs the train split")
+            vocab = Vocabulary.build(list(self.train_split.captions[self.train_rows]))  # train captions only
+        self.vocab = vocab
+        # The voice adversary's classes: the voice groups it trains on, sorted (so a resumed run agrees).
+        self.voice_groups = np.zeros(0, str)
+        if cfg.model.voice_adversary_weight > 0 and self.train_split is not None:
+            self.voice_groups = np.unique(self.train_split.voice_groups[self.train_rows])
+        self.dims = dims or {"feat_dim": data.feat_dim, "image_dim": data.image_dim,
+                             "grid_dim": data.grid_dim if needs_grid(cfg) else 0,
+                             "voice_groups": len(self.voice_groups)}
+        features = from_dict(FeatureConfig, data.manifest["config"]["features"], where=f"{data.root}/manifest.json")
+        if cfg.model.n_cepstra and features.kind != "mfcc":
+            raise ConfigError(f"model.n_cepstra keeps the first MFCC, but {data.root} holds {features.kind} features")
+        self.model = SonovisModel(cfg.model, vocab_size=len(vocab) if vocab else 0, **self.dims)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.train.lr,
+                                           weight_decay=cfg.train.weight_decay)
+        if not 0.0 <= cfg.train.ema_decay < 1.0:
+            raise ConfigError(f"train.ema_decay must be in [0, 1) (0 = off), got {cfg.train.ema_decay}")
+        self.average = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema_decay))
+                        if cfg.train.ema_decay else None)
+        self.augment: Augmenter | None = None
+        if is_active(cfg.augment) and self.train_split is not None:
+            self.augment = Augmenter(cfg.augment, features)
+        self.epoch = 0
+
+    def _train_rows(self) -> tuple[np.ndarray, int]:
+        """Train utterances to learn from (of the first ``train.limit_images`` images, if set), and how
+        many ``train.holdout_voices`` left out."""
+        if self.train_split is None:
+            return np.zeros(0, np.int64), 0
+        patterns = self.cfg.train.holdout_voices
+        check_patterns(patterns, "train.holdout_voices")
+        held = held_out_mask(self.train_split.voices, patterns)
+        if held.all():
+            raise ConfigError(f"{self.data.root}: train.holdout_voices {list(patterns)} matches every train utterance")
+        keep = ~held
+        if self.cfg.train.limit_images:  # a fixed subset, for cheap ablations on a big corpus
+            keep &= self.train_split.image_of_utterance < self.cfg.train.limit_images
+        return np.flatnonzero(keep), int(held.sum())
+
+    def make_batch(self, split: SplitData, idx: np.ndarray, paired: bool = False) -> Batch:
+        speech, lengths = pad_frames([split.frames(i) for i in idx])
+        images, image_index = np.unique(split.image_of_utterance[idx], return_inverse=True)
+        batch = Batch(speech=speech, speech_lengths=lengths, image_index=torch.from_numpy(image_index),
+                      image_pooled=torch.from_numpy(np.ascontiguousarray(split.pooled[images])), paired=paired)
+        if needs_grid(self.cfg):
+            batch.image_grid = torch.from_numpy(split.grid[images].astype(np.float32))
+        if self.vocab is not None:
+            batch.text, batch.text_lengths = pad_tokens([self.vocab.encode(split.captions[i]) for i in idx])
+        if len(self.voice_groups):
+            batch.voice_index = torch.from_numpy(np.searchsorted(self.voice_groups, split.voice_groups[idx]))
+        return batch
+
+    @property
+    def eval_model(self) -> SonovisModel:
+        """The weights everything but the optimiser reads: their moving average when ``train.ema_decay`` is on."""
+        return self.average.module if self.average is not None else self.model
+
+    @property
+    def paired(self) -> bool:
+        return self.cfg.model.voice_pair_weight > 0
+
+    def epoch_batches(self, rng: np.random.Generator) -> list[np.ndarray]:
+        """One epoch's batches as train-split rows; paired, each is [first renditions, second renditions]
+        of ``batch_size`` captions: as many images to contrast as unpaired, at twice the utterances."""
+        rows, split, cfg = self.train_rows, self.train_split, self.cfg.train
+        if not self.paired:
+            order = bucketed_order(split.image_of_utterance[rows], split.lengths[rows], cfg.batch_size,
+                                   cfg.bucket_batches, rng)
+            return [rows[idx] for idx in order]
+        first, second = (rows[i] for i in voice_pairs(split.utterance_ids[rows], rng))
+        lengths = np.maximum(split.lengths[first], split.lengths[second])
+        order = bucketed_order(split.image_of_utterance[first], lengths, cfg.batch_size, cfg.bucket_batches, rng)
+        return [np.concatenate([first[idx], second[idx]]) for idx in order]
+
+    def train_epoch(self) -> float:
+        self.model.train()
+        rng = np.random.default_rng([self.cfg.train.seed, self.epoch])
+        total, count = 0.0, 0
+        for idx in self.epoch_batches(rng):
+            if len(idx) < (4 if self.paired else 2):  # a lone utterance (or pair) has no negatives
+                continue
+            batch = self.make_batch(self.train_split, idx, self.paired)
+            if self.augment is not None:
+                batch.speech, batch.speech_lengths = self.augment(batch.speech, batch.speech_lengths)
+            losses = self.model.losses(batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            self.optimizer.step()
+            if self.average is not None:
+                self.average.update_parameters(self.model)
+            total += losses["total"].item() * len(idx)
+            count += len(idx)
+        self.epoch += 1
+        return total / max(count, 1)
+
+    @torch.inference_mode()
+    def embed(self, split: SplitData) -> dict[str, torch.Tensor]:
+        """Speech (and text) embeddings of every utterance, and of every image, in eval mode."""
+        model = self.eval_model.eval()
+        order = np.argsort(split.lengths, kind="stable")  # similar lengths together: less padding
+        speech = torch.zeros(len(order), self.cfg.model.embed_dim)
+        text = torch.zeros_like(speech) if self.vocab is not None else None
+        for start in range(0, len(order), EVAL_CHUNK):
+            idx = order[start : start + EVAL_CHUNK]
+            frames, lengths = pad_frames([split.frames(i) for i in idx])
+            speech[idx] = model.encode_speech(frames, lengths)
+            if text is not None:
+                tokens, tok_lengths = pad_tokens([self.vocab.encode(split.captions[i]) for i in idx])
+                text[idx] = model.encode_text(tokens, tok_lengths)
+        out = {"speech": speech, "image": model.encode_image(torch.from_numpy(np.array(split.pooled)))}
+        if text is not None:
+            out["text"] = text
+        return out
+
+    def evaluate(self, split_name: str, emb: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
+        """Retrieval metrics on a split; ``emb``, that split's ``embed``, spares a second pass to a caller who has it."""
+        split = self.data.splits[split_name]
+        emb = self.embed(split) if emb is None else emb
+        image_of = split.image_of_utterance
+        flat = flat_metrics(retrieval_metrics(emb["speech"], emb["image"], image_of))
+        if "text" in emb:  # the text->image ceiling, when caption text is a modality
+            text = retrieval_metrics(emb["text"], emb["image"], image_of)
+            flat.update({f"text_{k}": v for k, v in flat_metrics(text).items() if k != SEARCH_METRIC})
+        if self.cfg.train.holdout_voices:  # leave-voices-out: held-out and seen voices of the eval split apart
+            subsets = voice_metrics(emb["speech"], emb["image"], image_of, split.voices, self.cfg.train.holdout_voices)
+            for name, metrics in subsets.items():
+                flat.update({f"{name}_{k}": v for k, v in flat_metrics(metrics).items()})
+            flat[RATIO_KEY] = voice_ratio(subsets)
+        return flat
+
+    def save(self, path: str | Path) -> None:
+        torch.save({
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "average": self.average.state_dict() if self.average is not None else None,
+            "epoch": self.epoch, "config": to_dict(self.cfg),
+            "vocab": self.vocab.to_dict() if self.vocab else None,
+            "dims": self.dims,
+            "torch_rng": torch.get_rng_state(), "prepared": self.data.root,
+        }, path)
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.average is not None:
+            self.average.load_state_dict(state["average"])
+        self.epoch = state["epoch"]
+        torch.set_rng_state(state["torch_rng"])
+
+
+def fit(cfg: ExperimentConfig, data: Prepared, resume: dict[str, Any] | None = None) -> Iterator[EpochResult]:
+    """Train to ``cfg.train.epochs``, yielding after every epoch; continues from a checkpoint's state if given."""
+    vocab = Vocabulary.from_dict(resume["vocab"]) if resume and resume["vocab"] else None
+    trainer = Trainer(cfg, data, vocab)
+    if resume is not None:
+        trainer.restore(resume)
+    while trainer.epoch < cfg.train.epochs:
+        t0 = time.perf_counter()
+        loss = trainer.train_epoch()
+        metrics = {"train_loss": loss, **trainer.evaluate(cfg.train.eval_split)}
+        if cfg.train.holdout_voices:
+            metrics["train_dropped"] = float(trainer.dropped)  # train utterances of held-out voices
+        metrics["seconds"] = time.perf_counter() - t0
+        yield EpochResult(trainer.epoch, metrics, trainer)

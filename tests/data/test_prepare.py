@@ -1,0 +1,202 @@
+"""The Ray Data prepare pipeline: real local Ray, real espeak-ng audio, real Parquet."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from sonovis.config import CorpusConfig, PrepareConfig, SpeechConfig, from_dict
+from sonovis.data.prepare import prepare
+from sonovis.data.shards import caption_key, load_prepared, read_manifest
+from sonovis.errors import InputError
+
+
+def _shard_state(root: Path) -> dict[str, float]:
+    return {str(p): p.stat().st_mtime_ns for p in sorted(root.glob("*/*.parquet"))}
+
+
+def test_builtin_prep_schema_counts_and_features(prepared_builtin: Path) -> None:
+    manifest = read_manifest(prepared_builtin)
+    assert manifest["counts"]["train"] == {"images": 150, "captions": 750, "utterances": 750, "skipped_utterances": 0}
+    assert manifest["counts"]["dev"]["utterances"] == 150
+    assert manifest["accounted"]["complete"]
+    assert manifest["versions"]["ray"] and manifest["config"]["features"]["n_mfcc"] == 40
+    utt = pq.read_table(prepared_builtin / manifest["shards"]["utterances"][0]["path"])
+    assert utt.schema.names == ["id", "image", "caption", "split", "engine", "voice", "voice_group",
+                                "sample_rate", "duration", "n_frames", "features"]
+    first = utt.slice(0, 1).to_pylist()[0]
+    assert first["engine"] == "espeak" and first["sample_rate"] == 16000
+    assert len(first["features"]) == first["n_frames"] and len(first["features"][0]) == 40
+    assert abs(first["n_frames"] / 100 - first["duration"]) < 0.05  # 10 ms hop
+    data = load_prepared(prepared_builtin, with_grid=True)
+    train = data.splits["train"]
+    assert train.pooled.shape == (150, 1280) and train.grid.shape == (150, 49, 1280)
+    assert train.features.shape[1] == 40 and len(train.offsets) == 751
+    assert np.abs(train.pooled[0] - train.pooled[1]).max() > 0.1  # different images, different features
+    assert len(set(train.voices)) > 10  # voices vary per utterance
+    assert {str(i) for i in train.utterance_ids} == {f"{img}#{k}" for img in train.image_ids for k in range(5)}
+
+
+def test_flickr8k_dev_prep_and_rerun_is_a_no_op(shared_flickr8k: Path, tmp_path: Path, ray_local,
+                                                 speech_cache: Path) -> None:
+    cfg = PrepareConfig(out=str(tmp_path / "prep"), shard_rows=40,
+                        corpus=CorpusConfig(kind="flickr8k", root=str(shared_flickr8k), splits=("dev",), limit=20),
+                        speech=SpeechConfig(cache_dir=str(speech_cache)))
+    manifest = prepare(cfg)
+    assert manifest["counts"]["dev"]["captions"] == 100 and manifest["counts"]["dev"]["utterances"] == 100
+    data = load_prepared(cfg.out, splits=("dev",))
+    assert data.splits["dev"].pooled.shape == (20, 1280)
+    before = _shard_state(tmp_path / "prep")
+    lines: list[str] = []
+    again = prepare(cfg, echo=lines.append)
+    assert any("0 to make" in line for line in lines)
+    assert _shard_state(tmp_path / "prep") == before  # nothing rewritten
+    assert again["shards"] == manifest["shards"]
+    elsewhere = prepare(PrepareConfig(**{**cfg.__dict__, "out": str(tmp_path / "again")}), echo=lines.append)
+    assert elsewhere["stats"]["cache_hits"] == 100 and elsewhere["stats"]["synthesised"] == 0  # no caption twice
+
+
+def test_prep_time_holdout_keeps_dev_voices_out_of_train_and_accounts_for_every_voice(
+        tmp_path: Path, ray_local, speech_cache: Path) -> None:
+    held = ("en-gb-scotland", "en-029")
+    cfg = PrepareConfig(out=str(tmp_path / "prep"), shard_rows=60,
+                        corpus=CorpusConfig(kind="builtin", builtin_images=(12, 4, 0)),
+                        speech=SpeechConfig(cache_dir=str(speech_cache), voices_per_caption=2, holdout_voices=held))
+    manifest = prepare(cfg, echo=lambda line: None)
+    assert manifest["accounted"]["complete"] and manifest["counts"]["train"]["utterances"] == 12 * 5 * 2
+    voices = manifest["voices"]
+    assert set(voices["dev"]) == {"espeak:en-gb-scotland", "espeak:en-029"}
+    assert not set(voices["train"]) & set(voices["dev"])  # voice groups disjoint: dev is spoken by unheard voices
+    assert manifest["holdout_voices"] == {"patterns": list(held), "by_split": {
+        "train": {"heldout": 0, "seen": 120}, "dev": {"heldout": 40, "seen": 0}}}
+    rows = [r for e in manifest["shards"]["utterances"]
+            for r in pq.read_table(tmp_path / "prep" / e["path"], columns=["id", "split", "voice_group"]).to_pylist()]
+    for split in ("train", "dev"):  # the manifest's counts are exactly the shards' voices
+        groups = [r["voice_group"] for r in rows if r["split"] == split]
+        assert voices[split] == {g: groups.count(g) for g in set(groups)}
+        assert sum(voices[split].values()) == manifest["counts"][split]["utterances"]
+    by_caption: dict[str, set[str]] = {}
+    for r in rows:
+        by_caption.setdefault(caption_key(r["id"]), set()).add(r["voice_group"])
+    assert all(len(groups) == 2 for groups in by_caption.values())  # the two voices of a caption differ in accent
+
+
+def test_bad_rows_are_counted_with_file_and_line(shared_flickr8k: Path, tmp_path: Path, ray_local,
+                                                 speech_cache: Path) -> None:
+    root = tmp_path / "broken"
+    (root / "Images").mkdir(parents=True)
+    lines = (shared_flickr8k / "captions.txt").read_text().splitlines()[1:11]  # two images, 5 captions each
+    for name in {line.split(",")[0] for line in lines}:
+        (root / "Images" / name).symlink_to(shared_flickr8k / "images" / name)
+    lines.append("missing_image.jpg,a dog that is not there")
+    (root / "captions.txt").write_text("image,caption\n" + "\n".join(lines) + "\n")
+    manifest = prepare(PrepareConfig(out=str(tmp_path / "prep"), corpus=CorpusConfig(
+        kind="flickr8k", root=str(root), splits=("train", "dev", "test")),
+        speech=SpeechConfig(cache_dir=str(speech_cache))))
+    assert manifest["accounted"]["complete"]
+    bad = [s for s in manifest["skipped"] if "missing_image" in s["reason"] or "missing_image" in s["source"]
+           or s["line"] == 12]
+    assert len(bad) == 1 and bad[0]["source"].endswith("captions.txt") and bad[0]["line"] == 12
+    assert sum(c["utterances"] for c in manifest["counts"].values()) == 10
+
+
+def test_corrupt_shard_is_refused_then_redone(prepared_builtin: Path, tmp_path: Path, ray_local) -> None:
+    import shutil
+
+    copy = tmp_path / "prep"
+    shutil.copytree(prepared_builtin, copy)
+    manifest = read_manifest(copy)
+    shard = copy / manifest["shards"]["utterances"][1]["path"]
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=shard.name):
+        load_prepared(copy)
+    lines: list[str] = []
+    prepare(from_dict(PrepareConfig, {**manifest["config"], "out": str(copy)}), echo=lines.append)
+    assert any("1 to make" in line for line in lines), lines
+    assert len(load_prepared(copy).splits["train"].utterance_ids) == 750
+
+
+KILL_SCRIPT = """
+import sys
+from sonovis.config import CorpusConfig, PrepareConfig, SpeechConfig
+from sonovis.prepare import prepare
+from sonovis.ray_runtime import connect
+connect(num_cpus=1, dashboard=False)
+prepare(PrepareConfig(out=sys.argv[1], shard_rows=20, corpus=CorpusConfig(kind="builtin", builtin_images=(40, 0, 0),
+        splits=("train",), seed=7), speech=SpeechConfig(cache_dir=sys.argv[2])))
+"""
+
+
+def test_sigkill_mid_run_then_rerun_gives_exact_counts(tmp_path: Path, ray_local) -> None:
+    out, cache = tmp_path / "prep", tmp_path / "cache"  # a fresh cache: the killed run must really synthesise
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(out), str(cache)], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((out / "utterances").glob("*.json")):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(list(out.glob("*/*.json")))  # image and utterance shards finished before the kill
+    assert 0 < done_before < 11, "the kill should land mid-run"
+    assert not (out / "manifest.json").exists()
+    lines: list[str] = []
+    manifest = prepare(PrepareConfig(out=str(out), shard_rows=20, corpus=CorpusConfig(
+        kind="builtin", builtin_images=(40, 0, 0), splits=("train",), seed=7),
+        speech=SpeechConfig(cache_dir=str(cache))), echo=lines.append)
+    assert any(f"{done_before} already finished" in line for line in lines), lines
+    ids = load_prepared(out, splits=("train",)).splits["train"].utterance_ids
+    assert len(ids) == 200 and len(set(ids)) == 200
+    assert manifest["accounted"]["complete"]
+    assert not [p for p in out.rglob(".*tmp*")]  # no half-written file left behind
+    json.dumps(manifest)
+
+
+def test_prepare_flags_override_the_toml_only_when_given(tmp_path: Path) -> None:
+    """A TOML's [speech] engine survives `sonovis prepare --config` without --tts; --tts, when given, wins."""
+    from sonovis.cli import build_parser, prepare_settings
+
+    toml = tmp_path / "voices.toml"
+    toml.write_text('[corpus]\nkind = "flickr8k"\n[speech]\nengine = "espeak+flite"\nvoices = ["all", "mbrola"]\n')
+    parse = build_parser().parse_args
+    settings = prepare_settings(parse(["prepare", "--config", str(toml), "--out", str(tmp_path / "p")]))
+    assert settings["speech"]["engine"] == "espeak+flite" and settings["corpus"]["kind"] == "flickr8k"
+    assert settings["prepare"]["out"] == str(tmp_path / "p")
+    settings = prepare_settings(parse(["prepare", "--config", str(toml), "--out", "p", "--tts", "pico"]))
+    assert settings["speech"]["engine"] == "pico" and settings["speech"]["voices"] == ["all", "mbrola"]
+    settings = prepare_settings(parse(["prepare", "--out", "p", "--corpus", "recordings", "--tts", "pico"]))
+    assert settings["speech"]["engine"] == "recordings"
+
+
+@pytest.mark.parametrize("recipe", sorted((Path(__file__).parents[2] / "benchmarks").glob("*.toml")),
+                         ids=lambda path: path.name)
+def test_shipped_recipes_build_every_config_they_feed(recipe: Path) -> None:
+    """A recipe in benchmarks/ that no longer matches the dataclasses would fail only hours into a run."""
+    from sonovis.config import (
+        ablate_config,
+        experiment_config,
+        load_settings,
+        prepare_config,
+        search_config,
+    )
+    from sonovis.train.augment import check_config
+
+    settings = load_settings(recipe)
+    assert settings, f"{recipe.name} is empty"
+    # Unknown keys raise while building.
+    prepared, experiment, _, _ = (build(settings) for build in (prepare_config, experiment_config, search_config,
+                                                                ablate_config))
+    if recipe.name == "voices-paired.toml":  # the recommended recipe: two voices a caption, 5 cepstra, VTLP, EMA
+        assert prepared.speech.voices_per_caption == 2 and experiment.model.n_cepstra == 5
+        assert experiment.augment.vtlp == 0.1 and experiment.train.ema_decay == 0.999
+        check_config(experiment.augment, prepared.features)  # VTLP needs the invertible 40/40 DCT it gets

@@ -1,0 +1,123 @@
+"""Ray Tune search on a real local Ray: ASHA stops trials, Optuna hears of every one, resume loses none."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+
+from sonovis.config import ExperimentConfig, ModelConfig, SearchConfig, TrainConfig
+from sonovis.data.shards import load_prepared
+from sonovis.search.tuner import (
+    EXPERIMENT,
+    ORPHAN_REASON,
+    PrunedAwareOptunaSearch,
+    run_search,
+)
+from sonovis.train.checkpoint import load_checkpoint
+
+REPO = Path(__file__).resolve().parents[2]
+BASE = ExperimentConfig(model=ModelConfig(hidden_size=64, conv_channels=64, embed_dim=64),
+                        train=TrainConfig(batch_size=32))
+SPACE = {"train.lr": {"loguniform": [1e-4, 3e-3]}, "model.pooling": {"choice": ["attention", "mean"]}}
+TUNE_FLAGS = ["--set", "model.hidden_size=64", "--set", "model.conv_channels=64", "--set", "model.embed_dim=64",
+              "--set", "search.max_epochs=3", "--set", "search.grace_period=1", "--set", "search.reduction_factor=2",
+              "--set", 'search.space={"train.lr" = {loguniform = [1e-4, 3e-3]}}']
+
+
+def _study(runs: Path) -> optuna.Study:
+    return optuna.load_study(study_name=EXPERIMENT, storage=f"sqlite:///{runs / 'optuna.db'}")
+
+
+def test_search_stops_trials_early_and_optuna_hears_every_one(prepared_builtin: Path, tmp_path: Path,
+                                                              ray_local) -> None:
+    search = SearchConfig(trials=6, max_epochs=3, grace_period=1, reduction_factor=2, space=SPACE)
+    outcome = run_search(search, BASE, prepared_builtin, tmp_path)
+    table = pd.read_csv(tmp_path / "trials.csv")
+    assert len(table) == 6 and table["trial_id"].is_unique
+    assert outcome.stopped_early >= 1 and (table["training_iteration"] < 3).sum() == outcome.stopped_early
+    trials = _study(tmp_path).trials
+    assert len(trials) == 6
+    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(pruned) == outcome.stopped_early and len(pruned) + len(complete) == 6
+    for t in pruned:  # told as pruned at its rung, with every epoch it ran as an intermediate value
+        assert t.user_attrs["stopped_at_epoch"] < 3 and len(t.intermediate_values) == t.user_attrs["stopped_at_epoch"]
+    for t in complete:
+        assert sorted(t.intermediate_values) == [1, 2, 3] and t.value == t.intermediate_values[3]
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert best["best_metrics"]["mean_recall"] == pytest.approx(table["best_mean_recall"].max())
+    data = load_prepared(prepared_builtin)
+    scores = load_checkpoint(best["best_checkpoint"], data).evaluate("dev")
+    assert scores["mean_recall"] == pytest.approx(best["best_metrics"]["mean_recall"], abs=1e-4)
+    assert (tmp_path / EXPERIMENT).is_dir() and list((tmp_path / EXPERIMENT).glob("trial_*/events.out.tfevents*"))
+
+
+def test_killed_driver_resumes_with_every_trial_once(prepared_builtin: Path, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "sonovis.cli", "tune", "--data", str(prepared_builtin), "--out", str(runs),
+           "--trials", "6", *TUNE_FLAGS]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.Popen(cmd, start_new_session=True, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 400
+    while time.time() < deadline and proc.poll() is None:
+        progress = list((runs / EXPERIMENT).glob("trial_*/progress.csv")) if (runs / EXPERIMENT).exists() else []
+        if len(progress) >= 3:  # trials under way: kill the driver mid-search
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (runs / "trials.csv").exists()
+    resumed = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "resuming" in resumed.stdout
+    table = pd.read_csv(runs / "trials.csv")
+    assert len(table) == 6 and table["trial_id"].is_unique
+    trials = _study(runs).trials
+    told = [t for t in trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    assert len(told) == 6, [t.state for t in trials]
+    for t in trials:  # the rest were asked for by the killed driver and never ran: failed, with the reason
+        assert t in told or (t.state == optuna.trial.TrialState.FAIL and t.user_attrs["orphaned"] == ORPHAN_REASON)
+
+
+def test_ray_job_submit_runs_jobs_tune_to_succeeded(prepared_builtin: Path, tmp_path: Path, ray_head) -> None:
+    """A real cluster from cluster/start-head.sh on 127.0.0.1 and a real `ray job submit` of jobs/tune.py."""
+    url, env = ray_head
+    runs = tmp_path / "runs"
+    job = subprocess.run(
+        [str(Path(sys.executable).parent / "ray"), "job", "submit", "--address", url, "--working-dir", str(REPO),
+         "--", "python", "jobs/tune.py", "--data", str(prepared_builtin), "--out", str(runs), "--trials", "2",
+         *TUNE_FLAGS],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert job.returncode == 0 and "succeeded" in job.stdout, job.stdout[-3000:] + job.stderr[-3000:]
+    assert len(pd.read_csv(runs / "trials.csv")) == 2
+
+
+def test_restored_searcher_fails_orphans_and_does_not_retell_finished_trials(tmp_path: Path) -> None:
+    """What a driver killed between two searcher saves leaves in the study, made deterministic."""
+    def searcher() -> PrunedAwareOptunaSearch:
+        return PrunedAwareOptunaSearch(
+            space={"train.lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)}, metric="mean_recall", mode="max", max_epochs=3,
+            study_name=EXPERIMENT, storage=optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}"),
+            sampler=optuna.samplers.TPESampler(seed=0))
+
+    before = searcher()
+    before.suggest("a"), before.suggest("b")
+    before.save(str(tmp_path / "searcher.pkl"))  # Tune's periodic save
+    before.on_trial_complete("a", {"mean_recall": 10.0, "training_iteration": 3})  # after the save
+    before.suggest("c")  # asked for, then the driver dies before Tune records trial c
+    after = searcher()
+    after.restore(str(tmp_path / "searcher.pkl"))
+    after.on_trial_complete("a", {"mean_recall": 10.0, "training_iteration": 3})  # Tune reruns a: no second tell
+    after.on_trial_complete("b", {"mean_recall": 5.0, "training_iteration": 1})
+    states = {t.number: (t.state.name, t.user_attrs.get("orphaned")) for t in _study(tmp_path).trials}
+    assert states == {0: ("COMPLETE", None), 1: ("PRUNED", None), 2: ("FAIL", ORPHAN_REASON)}
