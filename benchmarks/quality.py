@@ -6,9 +6,9 @@ budget. The budget counts training CPU time only (``time.process_time`` of this 
 around ``Trainer.train_epoch``); loading data and evaluating are reported, not counted.
 
     python benchmarks/quality.py /work/prepared/flickr8k --minutes 20 \\
-        --out benchmarks/results/quality-default.json
+        --out benchmarks/results/quality/default.json
     python benchmarks/quality.py /work/prepared/flickr8k --minutes 10 --set 'model.pairs=["text-image"]' \\
-        --out benchmarks/results/quality-text-ceiling.json
+        --out benchmarks/results/quality/text-ceiling.json
 
 With ``model.pairs = ["text-image"]`` the run is the text->image ceiling: the speech encoder
 is never trained, so its numbers are dropped and the table shows the caption-text ones
@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from provenance import provenance  # benchmarks/ is on sys.path when run
 
 import matplotlib
 
@@ -96,7 +99,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"prepared": str(args.prepared), "minutes": args.minutes,
                                     "overrides": args.overrides, "query": "text" if ceiling else "speech",
-                                    "config": to_dict(cfg), "epochs": rows}, indent=1))
+                                    "config": to_dict(cfg), "epochs": rows,
+                                    "provenance": provenance(sys.argv)}, indent=1))
     plot(rows, prefix, title, args.out.with_suffix(".png"))
     print(format_table(*table(rows, prefix), title=title))
     print(f"wrote {args.out} and {args.out.with_suffix('.png')}")

@@ -4,9 +4,9 @@ One panel per measure (seen voices, held-out voices, each ``--unheard`` engine),
 (its first arm, or ``--arm``): s2i R@10 on the eval split after every epoch, against training
 CPU-minutes. A run that scored an unheard engine only after its last epoch shows as one point.
 
-    python benchmarks/voice_curves.py benchmarks/results/voices-paired-k2-24min.json \\
-        benchmarks/results/voices-paired-k2-24min-cepstra5-vtlp10.json \\
-        benchmarks/results/voices-paired-k2-24min-cepstra5-vtlp10-ema999.json --out benchmarks/results/voice-curves.png
+    python benchmarks/voice_curves.py benchmarks/results/voices/paired/k2-24min.json \\
+        benchmarks/results/voices/paired/k2-24min-cepstra5-vtlp10.json \\
+        benchmarks/results/voices/paired/k2-24min-cepstra5-vtlp10-ema999.json --out benchmarks/results/voices/paired/voice-curves.png
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ switch of that set, alone, so each switch's contribution shows. As in quality.py
 counts training CPU time only, and an epoch that would overrun it is not started.
 
     python benchmarks/voices.py /work/prepared/flickr8k --holdout en-gb-scotland,en-029 --minutes 20 \\
-        --measures --out benchmarks/results/voices.json
+        --measures --out benchmarks/results/voices/accents/default-voices.json
     python benchmarks/voices.py PREP --holdout en-gb-scotland --minutes 0.5 --out /tmp/voices.json  # smoke check
 
 The table reports each arm's last epoch: seen and held-out s2i R@10, their ratio, and the
@@ -28,10 +28,13 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from provenance import provenance  # benchmarks/ is on sys.path when run
 
 import torch
 from budget import epochs_within_budget  # benchmarks/ is on sys.path when run
@@ -214,7 +217,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"prepared": str(args.prepared), "holdout": holdout, "minutes": args.minutes,
                                     "overrides": args.overrides, "arms": plan, "config": to_dict(cfg),
-                                    "results": results}, indent=1))
+                                    "results": results, "provenance": provenance(sys.argv)}, indent=1))
     print(format_table(*summary(results), title=title))
     if families:
         print(format_table(*family_table(results, families), title=f"s2i R@10 on {cfg.train.eval_split} by voice family"))
