@@ -11,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from sonovis.data.shards import caption_key
+from sonovis.data.shards import SplitData, caption_key
+from sonovis.model.batch import Batch
+from sonovis.model.text import Vocabulary
 
 
 def pad_frames(frames: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,3 +82,19 @@ def voice_pairs(utterance_ids: np.ndarray, rng: np.random.Generator) -> tuple[np
              if len(renditions) > 1 else renditions * 2 for renditions in by_caption.values()]
     first, second = np.asarray(pairs, dtype=np.int64).reshape(-1, 2).T
     return first, second
+
+
+def make_batch(split: SplitData, idx: np.ndarray, vocab: Vocabulary | None, voice_groups: np.ndarray,
+               with_grid: bool = False, paired: bool = False) -> Batch:
+    """The rows ``idx`` of a split as one padded batch; each image once, however many of its captions are in it."""
+    speech, lengths = pad_frames([split.frames(i) for i in idx])
+    images, image_index = np.unique(split.image_of_utterance[idx], return_inverse=True)
+    batch = Batch(speech=speech, speech_lengths=lengths, image_index=torch.from_numpy(image_index),
+                  image_pooled=torch.from_numpy(np.ascontiguousarray(split.pooled[images])), paired=paired)
+    if with_grid:
+        batch.image_grid = torch.from_numpy(split.grid[images].astype(np.float32))
+    if vocab is not None:
+        batch.text, batch.text_lengths = pad_tokens([vocab.encode(split.captions[i]) for i in idx])
+    if len(voice_groups):
+        batch.voice_index = torch.from_numpy(np.searchsorted(voice_groups, split.voice_groups[idx]))
+    return batch

@@ -29,11 +29,8 @@ from sonovis.model.batch import Batch
 from sonovis.model.joint import SonovisModel
 from sonovis.model.text import Vocabulary
 from sonovis.train.augment import Augmenter, is_active
-from sonovis.train.batches import bucketed_order, pad_frames, pad_tokens, voice_pairs
-from sonovis.train.metrics import SEARCH_METRIC, flat_metrics, retrieval_metrics
-from sonovis.train.voice_metrics import RATIO_KEY, voice_metrics, voice_ratio
-
-EVAL_CHUNK = 256  # utterances encoded at once when evaluating
+from sonovis.train.batches import bucketed_order, make_batch, voice_pairs
+from sonovis.train.evaluation import embed_split, split_metrics
 
 
 def needs_text(cfg: ExperimentConfig) -> bool:
@@ -107,17 +104,7 @@ class Trainer:
         return np.flatnonzero(keep), int(held.sum())
 
     def make_batch(self, split: SplitData, idx: np.ndarray, paired: bool = False) -> Batch:
-        speech, lengths = pad_frames([split.frames(i) for i in idx])
-        images, image_index = np.unique(split.image_of_utterance[idx], return_inverse=True)
-        batch = Batch(speech=speech, speech_lengths=lengths, image_index=torch.from_numpy(image_index),
-                      image_pooled=torch.from_numpy(np.ascontiguousarray(split.pooled[images])), paired=paired)
-        if needs_grid(self.cfg):
-            batch.image_grid = torch.from_numpy(split.grid[images].astype(np.float32))
-        if self.vocab is not None:
-            batch.text, batch.text_lengths = pad_tokens([self.vocab.encode(split.captions[i]) for i in idx])
-        if len(self.voice_groups):
-            batch.voice_index = torch.from_numpy(np.searchsorted(self.voice_groups, split.voice_groups[idx]))
-        return batch
+        return make_batch(split, idx, self.vocab, self.voice_groups, with_grid=needs_grid(self.cfg), paired=paired)
 
     @property
     def eval_model(self) -> SonovisModel:
@@ -162,40 +149,14 @@ class Trainer:
         self.epoch += 1
         return total / max(count, 1)
 
-    @torch.inference_mode()
     def embed(self, split: SplitData) -> dict[str, torch.Tensor]:
-        """Speech (and text) embeddings of every utterance, and of every image, in eval mode."""
-        model = self.eval_model.eval()
-        order = np.argsort(split.lengths, kind="stable")  # similar lengths together: less padding
-        speech = torch.zeros(len(order), self.cfg.model.embed_dim)
-        text = torch.zeros_like(speech) if self.vocab is not None else None
-        for start in range(0, len(order), EVAL_CHUNK):
-            idx = order[start : start + EVAL_CHUNK]
-            frames, lengths = pad_frames([split.frames(i) for i in idx])
-            speech[idx] = model.encode_speech(frames, lengths)
-            if text is not None:
-                tokens, tok_lengths = pad_tokens([self.vocab.encode(split.captions[i]) for i in idx])
-                text[idx] = model.encode_text(tokens, tok_lengths)
-        out = {"speech": speech, "image": model.encode_image(torch.from_numpy(np.array(split.pooled)))}
-        if text is not None:
-            out["text"] = text
-        return out
+        """Speech (and text) embeddings of every utterance, and of every image, by ``eval_model``."""
+        return embed_split(self.eval_model, split, self.vocab, self.cfg.model.embed_dim)
 
     def evaluate(self, split_name: str, emb: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
         """Retrieval metrics on a split; ``emb``, that split's ``embed``, spares a second pass to a caller who has it."""
         split = self.data.splits[split_name]
-        emb = self.embed(split) if emb is None else emb
-        image_of = split.image_of_utterance
-        flat = flat_metrics(retrieval_metrics(emb["speech"], emb["image"], image_of))
-        if "text" in emb:  # the text->image ceiling, when caption text is a modality
-            text = retrieval_metrics(emb["text"], emb["image"], image_of)
-            flat.update({f"text_{k}": v for k, v in flat_metrics(text).items() if k != SEARCH_METRIC})
-        if self.cfg.train.holdout_voices:  # leave-voices-out: held-out and seen voices of the eval split apart
-            subsets = voice_metrics(emb["speech"], emb["image"], image_of, split.voices, self.cfg.train.holdout_voices)
-            for name, metrics in subsets.items():
-                flat.update({f"{name}_{k}": v for k, v in flat_metrics(metrics).items()})
-            flat[RATIO_KEY] = voice_ratio(subsets)
-        return flat
+        return split_metrics(self.embed(split) if emb is None else emb, split, self.cfg.train.holdout_voices)
 
     def save(self, path: str | Path) -> None:
         torch.save({
@@ -204,7 +165,7 @@ class Trainer:
             "epoch": self.epoch, "config": to_dict(self.cfg),
             "vocab": self.vocab.to_dict() if self.vocab else None,
             "dims": self.dims,
-            "torch_rng": torch.get_rng_state(), "prepared": self.data.root,
+            "torch_rng": torch.get_rng_state(), "prepared": str(self.data.root),
         }, path)
 
     def restore(self, state: dict[str, Any]) -> None:
