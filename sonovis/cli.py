@@ -72,6 +72,8 @@ def cmd_tune(args: argparse.Namespace) -> None:
     from sonovis.search.tuner import run_search
 
     extra = [f"search.trials={args.trials}"] if args.trials else []
+    if args.warm_start:
+        extra.append(f"search.warm_start={json.dumps(_abs(args.warm_start))}")
     settings = _settings(args, extra)
     run_search(search_config(settings), experiment_config(settings), _abs(args.data), _abs(args.out),
                resume=args.resume, address=args.address)
@@ -171,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="runs folder: trials.csv, best.json, best/, optuna.db")
     p.add_argument("--trials", type=int)
     p.add_argument("--resume", action="store_true", help="continue the interrupted search in --out")
+    p.add_argument("--warm-start", metavar="PATH", help="an earlier search folder (or its optuna.db): its best "
+                   "configurations run first")
     p.add_argument("--address")
 
     p = verb("ablate", cmd_ablate, "each paper's idea alone against the baseline, over seeds, as one Ray Tune grid; "

@@ -182,6 +182,9 @@ class SearchConfig:
     storage_path: str = ""  # where Tune writes; on a cluster a path all nodes share, or an s3:// URI
     # Search space over ExperimentConfig fields: {"train.lr": {"loguniform": [1e-5, 1e-3]}, ...}
     space: dict[str, dict[str, list]] = field(default_factory=lambda: dict(DEFAULT_SPACE))
+    # An earlier study (optuna.db, or its search folder) whose best trials run first: a subset's lessons.
+    warm_start: str = ""
+    warm_start_trials: int = 4  # that many of its best, queued before TPE proposes anything
 
 
 DEFAULT_SPACE: dict[str, dict[str, list]] = {

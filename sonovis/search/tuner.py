@@ -28,6 +28,7 @@ from sonovis.config import ExperimentConfig, SearchConfig, experiment_from_flat,
 from sonovis.data.shards import Prepared, load_prepared
 from sonovis.errors import ConfigError
 from sonovis.runtime import cluster_cpus, connect
+from sonovis.search.warm_start import best_points, study_path
 from sonovis.table import format_table
 from sonovis.train.checkpoint import read_checkpoint
 from sonovis.train.metrics import SEARCH_METRIC
@@ -140,12 +141,16 @@ class TrialLog(tune.Callback):
                   f"s2i R@10 {last.get('s2i_r10', float('nan')):.1f}  ({time.time() - self.t0:.0f}s)", flush=True)
 
 
-def make_tuner(search: SearchConfig, base: ExperimentConfig, trial: Any, runs: Path) -> tune.Tuner:
-    """The search's Tuner; ``trial`` comes from ``trainable``, built once so the data enters the object store once."""
+def make_tuner(search: SearchConfig, base: ExperimentConfig, trial: Any, runs: Path,
+               first: list[dict[str, Any]] = ()) -> tune.Tuner:
+    """The search's Tuner; ``trial`` comes from ``trainable``, built once so the data enters the object store once;
+    the points in ``first`` (a warm start) run before the sampler proposes any."""
+    space = param_space(search, base)
     sampler = (optuna.samplers.TPESampler(seed=search.seed, n_startup_trials=search.startup_trials)
                if search.searcher == "tpe" else optuna.samplers.RandomSampler(seed=search.seed))
     searcher = PrunedAwareOptunaSearch(
         sampler=sampler, seed=search.seed, max_epochs=search.max_epochs, study_name=EXPERIMENT,
+        points_to_evaluate=list(first) or None,
         storage=optuna.storages.RDBStorage(f"sqlite:///{runs / 'optuna.db'}"),  # optuna-dashboard reads it
     )
     scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=search.max_epochs,
@@ -153,7 +158,7 @@ def make_tuner(search: SearchConfig, base: ExperimentConfig, trial: Any, runs: P
                  if search.scheduler == "asha" else FIFOScheduler())
     return tune.Tuner(
         trial,
-        param_space=param_space(search, base),
+        param_space=space,
         tune_config=tune_config(search, search_alg=searcher, scheduler=scheduler, num_samples=search.trials),
         run_config=run_config(search, runs, EXPERIMENT, TrialLog(search.trials, search.max_epochs)),
     )
@@ -221,7 +226,11 @@ def run_search(search: SearchConfig, base: ExperimentConfig, data_path: str | Pa
     else:
         if resume:
             echo(f"[tune] nothing to resume at {experiment}; starting a new search")
-        tuner = make_tuner(search, base, trainable(data), runs)
+        first = []
+        if search.warm_start:
+            first = best_points(search.warm_start, EXPERIMENT, param_space(search, base), search.warm_start_trials)
+            echo(f"[tune] warm start: the {len(first)} best configurations of {study_path(search.warm_start)} run first")
+        tuner = make_tuner(search, base, trainable(data), runs, first)
     echo(f"[tune] {search.trials} trials, up to {search.max_epochs} epochs each, "
          f"{concurrency(search)} at once; dashboard: http://127.0.0.1:8265")
     results = tuner.fit()

@@ -16,6 +16,7 @@ import pytest
 
 from sonovis.config import ExperimentConfig, ModelConfig, SearchConfig, TrainConfig
 from sonovis.data.shards import load_prepared
+from sonovis.errors import InputError
 from sonovis.search.tuner import (
     EXPERIMENT,
     ORPHAN_REASON,
@@ -121,3 +122,21 @@ def test_restored_searcher_fails_orphans_and_does_not_retell_finished_trials(tmp
     after.on_trial_complete("b", {"mean_recall": 5.0, "training_iteration": 1})
     states = {t.number: (t.state.name, t.user_attrs.get("orphaned")) for t in _study(tmp_path).trials}
     assert states == {0: ("COMPLETE", None), 1: ("PRUNED", None), 2: ("FAIL", ORPHAN_REASON)}
+
+
+def test_warm_start_runs_the_earlier_best_first_and_keeps_its_score(prepared_builtin: Path, tmp_path: Path,
+                                                                    ray_local) -> None:
+    """A FIFO search so no rung cuts a re-run short: the re-run of a config scores what it scored (seeded)."""
+    earlier = SearchConfig(trials=4, max_epochs=2, scheduler="fifo", startup_trials=4, space=SPACE)
+    run_search(earlier, BASE, prepared_builtin, tmp_path / "earlier")
+    done = [t for t in _study(tmp_path / "earlier").trials if t.state == optuna.trial.TrialState.COMPLETE]
+    best_two = sorted(done, key=lambda t: t.value, reverse=True)[:2]
+    warm = SearchConfig(trials=3, max_epochs=2, scheduler="fifo", space=SPACE, seed=1,
+                        warm_start=str(tmp_path / "earlier"), warm_start_trials=2)
+    outcome = run_search(warm, BASE, prepared_builtin, tmp_path / "warm")
+    first = sorted(_study(tmp_path / "warm").trials, key=lambda t: t.number)[:2]
+    assert [t.params for t in first] == [t.params for t in best_two]
+    assert outcome.best_metrics["mean_recall"] >= best_two[0].value - 1e-6
+    with pytest.raises(InputError, match="no Optuna study here"):
+        run_search(SearchConfig(trials=1, max_epochs=1, space=SPACE, warm_start=str(tmp_path / "nowhere")), BASE,
+                   prepared_builtin, tmp_path / "bad")
