@@ -77,6 +77,14 @@ def id_problem(identifier: str) -> str | None:
     return f"unsafe id {identifier!r}: {problem}" if problem else None
 
 
+def is_file(path: Path) -> bool:
+    """Whether ``path`` is a file; a name the system refuses (e.g. over 255 bytes) is simply not one."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def screen(corpus: Corpus, max_caption_words: int) -> Corpus:
     """The corpus less rows with unsafe ids, unprintable or over-long captions, each a skip at its line.
 

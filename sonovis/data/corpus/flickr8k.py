@@ -18,7 +18,7 @@ from typing import Callable
 from PIL import Image
 
 from sonovis.config import SPLITS
-from sonovis.data.corpus.checks import csv_fields, decoded_lines, id_problem
+from sonovis.data.corpus.checks import csv_fields, decoded_lines, id_problem, is_file
 from sonovis.data.corpus.rows import CaptionRow, Corpus, Skip
 from sonovis.errors import InputError
 
@@ -117,7 +117,7 @@ def image_problem(path: Path, decode: bool = True) -> str | None:
     JPEGs are decoded at 1/8 scale: every byte is still read, so a truncated file
     shows (PIL's ``verify`` misses it), yet 8,000 photos take a few seconds.
     """
-    if not path.is_file():
+    if not is_file(path):
         return f"image file not found: {path}"
     if not decode:
         return None

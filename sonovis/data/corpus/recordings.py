@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from sonovis.config import SPLITS
-from sonovis.data.corpus.checks import csv_fields, decoded_lines, id_problem
+from sonovis.data.corpus.checks import csv_fields, decoded_lines, id_problem, is_file
 from sonovis.data.corpus.flickr8k import image_problem, read_flickr8k
 from sonovis.data.corpus.rows import CaptionRow, Corpus, Skip
 from sonovis.errors import InputError
@@ -88,7 +88,7 @@ class _CsvRows:
         image_id, split = _image_id(record["image"]), record["split"].strip()
         if split not in SPLITS:
             return f"unknown split {split!r}; expected one of {', '.join(SPLITS)}"
-        if not audio.is_file():
+        if not is_file(audio):
             return f"audio file not found: {audio}"
         if audio in self.audio_line:
             return f"audio {audio.name} is already used at line {self.audio_line[audio]}"
@@ -137,7 +137,7 @@ def read_facc(root: Path, flickr8k_root: Path, seed: int = 0) -> Corpus:
         wav, image_id, key = wav_dir / fields[0], fields[1], (fields[1], int(number))
         if problem := id_problem(fields[0]):
             reason = f"wav name: {problem}; expected a file name in {wav_dir}"
-        elif not wav.is_file():
+        elif not is_file(wav):
             reason = f"audio file not found: {wav}"
         elif image_id not in images:
             reason = f"unknown image {image_id}: not among the usable Flickr8k images"
