@@ -19,6 +19,10 @@ class CorpusConfig:
     limit: int = 0  # at most this many images per split (all their captions); 0 = all
     seed: int = 0  # builtin scenes and the fallback Flickr8k split are drawn from this
     builtin_images: tuple[int, int, int] = (1000, 200, 200)  # train/dev/test images of the built-in corpus
+    # Longer captions are skipped (0 = no cap): Flickr8k's longest of 35,000 is 38 words (median 11),
+    # and 50 words take ~18 s at espeak's slowest drawn speed, inside speech.max_seconds. A
+    # 4,000-word row would otherwise become 8 minutes of audio and a 12 MB shard.
+    max_caption_words: int = 50
 
 
 @dataclass
@@ -50,6 +54,13 @@ class SpeechConfig:
     holdout_voices: tuple[str, ...] = ()
     seed: int = 0  # voice draws depend only on (seed, utterance id): order- and worker-independent
     cache_dir: str = ""  # synthesised audio cache; default ~/.cache/sonovis/speech
+    # Longer audio, synthesised or recorded, is skipped (0 = no cap): espeak speaks Flickr8k at a
+    # median 3.2 s and at most 8.7 s over 300 random captions; the longest caption in the slowest
+    # voice and speed is 13.6 s. A 10-minute recording is a mistake, not a caption.
+    max_seconds: float = 20.0
+    # Audio whose loudest 25 ms frame is quieter than this (dBFS) is skipped as silent: espeak's
+    # loudest frame is -15 to -7 dBFS (100 random captions), so -50 leaves 35 dB for quiet microphones.
+    silence_dbfs: float = -50.0
 
 
 @dataclass

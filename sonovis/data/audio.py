@@ -51,6 +51,41 @@ def load_audio(path: str | Path) -> Waveform:
     return decode_audio(path, str(path))
 
 
+def header_seconds(path: str | Path) -> float | None:
+    """A file's length from its header, without decoding it (None when the header does not say).
+
+    Lets a 10-hour recording be refused before its samples fill memory.
+    """
+    from torchcodec.decoders import AudioDecoder  # here for the same reason as torchaudio above
+
+    try:
+        return AudioDecoder(str(path)).metadata.duration_seconds_from_header
+    except (RuntimeError, ValueError):
+        return None  # unreadable: decoding it reports why
+
+
+def audio_problem(wave_: Waveform, max_seconds: float, silence_dbfs: float) -> str | None:
+    """Why audio is no usable caption, or None: longer than ``max_seconds`` (0 = no cap), or silent.
+
+    Silent means no 25 ms frame reaches ``silence_dbfs`` RMS: a single click does not make a
+    recording audible, and digital silence is -inf dB.
+    """
+    if max_seconds and wave_.duration > max_seconds:
+        return f"audio of {wave_.duration:.1f} s, over speech.max_seconds = {max_seconds:g}"
+    loudest = loudest_frame_dbfs(wave_)
+    if loudest < silence_dbfs:
+        return f"silent audio: loudest frame {loudest:.0f} dBFS, under speech.silence_dbfs = {silence_dbfs:g}"
+    return None
+
+
+def loudest_frame_dbfs(wave_: Waveform, frame_ms: float = 25.0) -> float:
+    """RMS level of the loudest frame in dB relative to full scale (-inf for digital silence)."""
+    frame = max(1, min(len(wave_.samples), int(wave_.sample_rate * frame_ms / 1000)))
+    usable = wave_.samples[: len(wave_.samples) // frame * frame].astype(np.float64)
+    power = float(np.square(usable).reshape(-1, frame).mean(axis=1).max()) if usable.size else 0.0
+    return 10 * float(np.log10(power)) if power > 0 else float("-inf")
+
+
 def read_wav(data: bytes | Path) -> Waveform:
     """16-bit PCM WAV via the stdlib: far cheaper than ffmpeg for espeak output and the cache."""
     with wave.open(io.BytesIO(data) if isinstance(data, bytes) else str(data), "rb") as wav:

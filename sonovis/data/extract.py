@@ -16,6 +16,7 @@ import pyarrow as pa
 from PIL import Image
 
 from sonovis.config import PrepareConfig
+from sonovis.data.audio import Waveform, audio_problem, header_seconds
 from sonovis.data.corpus.rows import CaptionRow
 from sonovis.data.features import feature_dim, speech_features
 from sonovis.data.shards import (
@@ -25,7 +26,7 @@ from sonovis.data.shards import (
     rendition_id,
     utterance_schema,
 )
-from sonovis.data.speech.base import SpeechEngine
+from sonovis.data.speech.base import SpeechEngine, Voice
 from sonovis.data.speech.cache import SpeechCache, default_cache_dir, speak
 from sonovis.data.speech.registry import make_engine
 from sonovis.errors import InputError
@@ -66,7 +67,7 @@ class Extractor:
             row = task.row
             t0 = time.perf_counter()
             try:
-                voice, wave, cached = speak(row, self.engine, self.cache, task.voice_index)
+                voice, wave, cached = self._speak(task)
             except InputError as err:  # one unreadable recording must not sink the shard
                 skipped.append(_skip(row, task, f"audio: {err}"))
                 continue
@@ -92,6 +93,21 @@ class Extractor:
         arrays = [pa.array(columns[n], type=schema.field(n).type) for n in schema.names[:-1]]
         table = pa.Table.from_arrays(arrays + [frames_array(feats, dim)], schema=schema)
         return ShardResult(table, skipped, stats)
+
+    def _speak(self, task: UtteranceTask) -> tuple[Voice, Waveform, bool]:
+        """A task's voice and audio; audio too long (checked from a recording's header first) or silent is refused."""
+        speech = self.cfg.speech
+        row = task.row
+        if row.audio_path and speech.max_seconds:
+            seconds = header_seconds(row.audio_path)
+            if seconds is not None and seconds > speech.max_seconds:
+                raise InputError(f"{row.audio_path}: {seconds:.1f} s long, over speech.max_seconds = "
+                                 f"{speech.max_seconds:g}")
+        voice, wave, cached = speak(row, self.engine, self.cache, task.voice_index)
+        problem = audio_problem(wave, speech.max_seconds, speech.silence_dbfs)
+        if problem:
+            raise InputError(f"{row.audio_path or voice.label()}: {problem}")
+        return voice, wave, cached
 
     def images(self, rows: list[tuple[str, str, str]]) -> ShardResult:
         """``rows`` are (image id, split, absolute path); decode failures were caught by the corpus reader."""
@@ -129,5 +145,7 @@ class Extractor:
 
 
 def _skip(row: CaptionRow, task: UtteranceTask, reason: str) -> dict[str, Any]:
-    source = row.audio_path or row.image_id
-    return {"source": str(Path(source)), "line": 0, "id": task.utterance_id, "split": row.split, "reason": reason}
+    """The manifest entry of an utterance that could not be made, at the corpus file and line of its row."""
+    source = row.source or row.audio_path or row.image_id
+    return {"source": str(Path(source)), "line": row.line, "id": task.utterance_id, "split": row.split,
+            "reason": reason}

@@ -295,10 +295,11 @@ def test_recordings_csv(shared, tmp_path) -> None:
     )
     corpus = read_recordings_csv(root / "recordings.csv")
     assert [(r.image_id, r.caption_index, r.split, r.caption) for r in corpus.rows] == [
-        (f"photos/{dog}", 0, "train", "A dog, running"),
-        (f"photos/{dog}", 1, "train", "A dog again"),
-        (f"photos/{cat}", 0, "dev", "A cat sleeping"),
+        (f"photos%2F{dog}", 0, "train", "A dog, running"),  # sub-folders kept, yet one safe file name
+        (f"photos%2F{dog}", 1, "train", "A dog again"),
+        (f"photos%2F{cat}", 0, "dev", "A cat sleeping"),
     ]
+    assert [(Path(r.source).name, r.line) for r in corpus.rows] == [("recordings.csv", n) for n in (2, 3, 10)]
     assert all(Path(r.audio_path).is_absolute() and Path(r.audio_path).stat().st_size > 1000 for r in corpus.rows)
     reasons = skip_lines(corpus, "recordings.csv")
     assert "audio file not found" in reasons[4] and "image file not found" in reasons[5]

@@ -200,3 +200,81 @@ def test_shipped_recipes_build_every_config_they_feed(recipe: Path) -> None:
         assert prepared.speech.voices_per_caption == 2 and experiment.model.n_cepstra == 5
         assert experiment.augment.vtlp == 0.1 and experiment.train.ema_decay == 0.999
         check_config(experiment.augment, prepared.features)  # VTLP needs the invertible 40/40 DCT it gets
+
+
+def _files(root: Path, *inside: Path) -> set[Path]:
+    """Every file under ``root`` but outside the folders ``inside``."""
+    return {p for p in root.rglob("*") if p.is_file() and not any(p.is_relative_to(f) for f in inside)}
+
+
+def test_hostile_captions_cost_only_their_lines(shared_flickr8k: Path, tmp_path: Path, ray_local,
+                                                speech_cache: Path) -> None:
+    root = tmp_path / "hostile"
+    (root / "Images").mkdir(parents=True)
+    good = (shared_flickr8k / "captions.txt").read_text().splitlines()[1:11]  # two images, 5 captions each
+    dog = good[0].split(",")[0]
+    for name in {line.split(",")[0] for line in good}:
+        (root / "Images" / name).symlink_to(shared_flickr8k / "images" / name)
+    lines = [b"image,caption"] + [line.encode() for line in good[:5]]
+    lines += [f"{dog},Un chien caf\xe9".encode("latin-1"),  # 7
+              f"{dog},A dog\x00 and the words after the NUL".encode(),  # 8
+              f"{dog},{' '.join(['dog'] * 4000)}".encode()]  # 9
+    lines += [line.encode() for line in good[5:]]
+    (root / "captions.txt").write_bytes(b"\n".join(lines) + b"\n")
+    manifest = prepare(PrepareConfig(out=str(tmp_path / "prep"), corpus=CorpusConfig(
+        kind="flickr8k", root=str(root), splits=("train", "dev", "test")),
+        speech=SpeechConfig(cache_dir=str(speech_cache))), echo=lambda line: None)
+    assert manifest["accounted"]["complete"]
+    assert sum(c["utterances"] for c in manifest["counts"].values()) == 10
+    skipped = {s["line"]: s for s in manifest["skipped"]}
+    assert set(skipped) == {7, 8, 9} and {s["source"] for s in skipped.values()} == {str(root / "captions.txt")}
+    assert skipped[7]["reason"].startswith("not UTF-8 text")
+    assert skipped[8]["reason"].startswith("control character U+0000")
+    assert skipped[9]["reason"] == "caption of 4000 words, over corpus.max_caption_words = 50"
+    sizes = [e["bytes"] for e in manifest["shards"]["utterances"]]
+    assert max(sizes) < 2_000_000  # no 12 MB shard of one runaway caption
+
+
+def test_hostile_recordings_are_skipped_at_their_csv_line_and_write_nowhere_else(
+        shared_flickr8k: Path, tmp_path: Path, ray_local) -> None:
+    import wave
+
+    root = tmp_path / "mine"
+    (root / "photos").mkdir(parents=True)
+    dog, cat = sorted(p.name for p in (shared_flickr8k / "images").iterdir())[:2]
+    for name in (dog, cat):
+        (root / "photos" / name).symlink_to(shared_flickr8k / "images" / name)
+    (tmp_path / "outside.jpg").symlink_to(shared_flickr8k / "images" / cat)
+    for k in range(2):
+        subprocess.run(["espeak-ng", "-w", str(root / f"{k}.wav"), f"a dog running number {k}"], check=True)
+
+    def write_wav(name: str, samples: np.ndarray, rate: int = 8000) -> None:
+        with wave.open(str(root / name), "wb") as w:
+            w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate)
+            w.writeframes(samples.astype("<i2").tobytes())
+
+    t = np.arange(600 * 8000) / 8000
+    write_wav("ten-minutes.wav", 8000 * np.sin(2 * np.pi * 220 * t))
+    write_wav("silent.wav", np.zeros(2 * 8000))
+    (root / "recordings.csv").write_text(
+        "audio,image,caption,split\n"
+        f"0.wav,photos/{dog},A dog running,train\n"  # 2
+        f"ten-minutes.wav,photos/{dog},A very long talk,train\n"  # 3
+        f"silent.wav,photos/{cat},A silent cat,train\n"  # 4
+        "1.wav,../outside.jpg,A cat from outside the folder,train\n"  # 5
+        f"1.wav,photos/{cat},A cat,train\n"  # 6
+    )
+    before = _files(tmp_path)
+    cfg = PrepareConfig(out=str(tmp_path / "prep"), corpus=CorpusConfig(
+        kind="recordings", root=str(root), splits=("train",)), speech=SpeechConfig(engine="recordings"))
+    manifest = prepare(cfg, echo=lambda line: None)
+    csv_file = str(root / "recordings.csv")
+    skipped = {s["line"]: s for s in manifest["skipped"]}
+    assert set(skipped) == {3, 4, 5} and {s["source"] for s in skipped.values()} == {csv_file}
+    assert "600.0 s long, over speech.max_seconds = 20" in skipped[3]["reason"]
+    assert "silent audio" in skipped[4]["reason"] and skipped[4]["id"] == f"photos%2F{cat}#0"
+    assert "leaves the CSV's folder" in skipped[5]["reason"]
+    assert manifest["accounted"]["complete"] and manifest["counts"]["train"]["utterances"] == 2
+    assert _files(tmp_path, tmp_path / "prep") == before  # nothing written outside the prepared folder
+    ids = pq.read_table(tmp_path / "prep" / manifest["shards"]["utterances"][0]["path"]).column("id").to_pylist()
+    assert sorted(ids) == sorted([f"photos%2F{dog}#0", f"photos%2F{cat}#1"])

@@ -9,7 +9,6 @@ so a user can see exactly what was left out and why.
 from __future__ import annotations
 
 import csv
-import io
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Callable
 from PIL import Image
 
 from sonovis.config import SPLITS
+from sonovis.data.corpus.checks import csv_fields, decoded_lines, id_problem, is_file
 from sonovis.data.corpus.rows import CaptionRow, Corpus, Skip
 from sonovis.errors import InputError
 
@@ -84,7 +84,8 @@ def read_flickr8k(root: Path, seed: int = 0, verify_images: bool = True,
     captions = _drop_bad_images(captions, layout.image_dir, source, skipped, decode=verify_images)
 
     rows = [
-        CaptionRow(c.image_id, str(layout.image_dir / c.image_id), c.caption, split_of[c.image_id], c.index)
+        CaptionRow(c.image_id, str(layout.image_dir / c.image_id), c.caption, split_of[c.image_id], c.index,
+                   source=source, line=c.line)
         for c in captions
     ]
     return Corpus(rows=rows, skipped=skipped)
@@ -116,7 +117,7 @@ def image_problem(path: Path, decode: bool = True) -> str | None:
     JPEGs are decoded at 1/8 scale: every byte is still read, so a truncated file
     shows (PIL's ``verify`` misses it), yet 8,000 photos take a few seconds.
     """
-    if not path.is_file():
+    if not is_file(path):
         return f"image file not found: {path}"
     if not decode:
         return None
@@ -160,22 +161,27 @@ def _image_dir(root: Path, names: tuple[str, ...]) -> Path:
 
 
 def _parse_kaggle_file(path: Path, skipped: list[Skip]) -> list[_Caption]:
-    """``image,caption`` CSV; a caption's number is its order among its image's rows."""
+    """``image,caption`` CSV, one row a line; a caption's number is its order among its image's rows.
+
+    Each line is parsed alone, so a stray quote costs its own line rather than swallowing the rest.
+    """
     parsed: list[tuple[int, str, str]] = []
-    with _open_text(path) as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if [h.strip().lower() for h in header or []] != ["image", "caption"]:
-            raise InputError(f"{path}:1: expected the header 'image,caption', got {header}; {LAYOUTS}")
-        end_of_previous = reader.line_num
-        for fields in reader:
-            line, end_of_previous = end_of_previous + 1, reader.line_num
-            if not fields:
-                continue
-            if len(fields) != 2 or not fields[0].strip():
-                reason = f"malformed row: expected 2 fields image,caption, got {len(fields)}"
-                skipped.append(Skip(str(path), line, reason))
-                continue
+    lines = decoded_lines(path, skipped)
+    first = next(lines, None)
+    header = csv_fields(first[1]) if first else None
+    if first is None or first[0] != 1 or [h.strip().lower() for h in header or []] != ["image", "caption"]:
+        got = header if first and first[0] == 1 else "no readable first line"
+        raise InputError(f"{path}:1: expected the header 'image,caption', got {got}; {LAYOUTS}")
+    for line, text in lines:
+        if not text.strip():
+            continue
+        fields = csv_fields(text)
+        if fields is None:
+            skipped.append(Skip(str(path), line, "malformed row: bad CSV quoting"))
+        elif len(fields) != 2 or not fields[0].strip():
+            count = len(fields)
+            skipped.append(Skip(str(path), line, f"malformed row: expected 2 fields image,caption, got {count}"))
+        else:
             parsed.append((line, fields[0].strip(), fields[1]))
     count: Counter[str] = Counter()
     numbered = []
@@ -188,28 +194,28 @@ def _parse_kaggle_file(path: Path, skipped: list[Skip]) -> list[_Caption]:
 def _parse_token_file(path: Path, skipped: list[Skip]) -> list[_Caption]:
     """Official ``<image>#<n><TAB><caption>`` lines; the caption number is the ``#n``."""
     numbered = []
-    with _open_text(path) as f:
-        for line, text in enumerate(f, 1):
-            text = text.rstrip("\r\n")
-            if not text.strip():
-                continue
-            key, tab, caption = text.partition("\t")
-            image_id, hash_sign, number = key.strip().rpartition("#")
-            if not tab or not hash_sign or not image_id or not number.isdigit():
-                skipped.append(Skip(str(path), line, "malformed line: expected '<image>#<n><TAB><caption>'"))
-                continue
-            numbered.append((line, image_id, int(number), caption))
+    for line, text in decoded_lines(path, skipped):
+        if not text.strip():
+            continue
+        key, tab, caption = text.partition("\t")
+        image_id, hash_sign, number = key.strip().rpartition("#")
+        if not tab or not hash_sign or not image_id or not number.isascii() or not number.isdigit():
+            skipped.append(Skip(str(path), line, "malformed line: expected '<image>#<n><TAB><caption>'"))
+            continue
+        numbered.append((line, image_id, int(number), caption))
     return _accept(path, numbered, skipped)
 
 
 def _accept(path: Path, numbered: list[tuple[int, str, int, str]], skipped: list[Skip]) -> list[_Caption]:
-    """Drop empty captions and repeats, which would only duplicate utterances."""
+    """Drop unsafe image names, empty captions and repeats, which would only duplicate utterances."""
     captions = []
     texts: set[tuple[str, str]] = set()
     numbers: set[tuple[str, int]] = set()
     for line, image_id, index, caption in numbered:
         caption = caption.strip()
-        if not caption:
+        if problem := id_problem(image_id):
+            reason = f"image name: {problem}"
+        elif not caption:
             reason = "empty caption"
         elif (image_id, caption) in texts:
             reason = f"duplicate row: {image_id} already has the caption {caption!r}"
@@ -227,26 +233,14 @@ def _accept(path: Path, numbered: list[tuple[int, str, int, str]], skipped: list
 def _read_split_files(files: dict[str, Path], known: set[str], skipped: list[Skip]) -> dict[str, str]:
     split_of: dict[str, str] = {}
     for split, path in files.items():
-        with _open_text(path) as f:
-            for line, text in enumerate(f, 1):
-                image_id = text.strip()
-                if not image_id:
-                    continue
-                if image_id not in known:
-                    skipped.append(Skip(str(path), line, f"unknown image {image_id}: it has no captions"))
-                elif image_id in split_of:
-                    skipped.append(Skip(str(path), line, f"{image_id} is already in the {split_of[image_id]} split"))
-                else:
-                    split_of[image_id] = split
+        for line, text in decoded_lines(path, skipped):
+            image_id = text.strip()
+            if not image_id:
+                continue
+            if image_id not in known:
+                skipped.append(Skip(str(path), line, f"unknown image {image_id}: it has no captions"))
+            elif image_id in split_of:
+                skipped.append(Skip(str(path), line, f"{image_id} is already in the {split_of[image_id]} split"))
+            else:
+                split_of[image_id] = split
     return split_of
-
-
-def _open_text(path: Path) -> io.StringIO:
-    """UTF-8 text, with a one-line error instead of a traceback when it is not."""
-    try:
-        data = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-    except OSError as err:
-        raise InputError(f"{path}: cannot read ({err.strerror})") from None
-    return io.StringIO(data, newline="")

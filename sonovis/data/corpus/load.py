@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sonovis.config import CorpusConfig
+from sonovis.data.corpus.checks import screen
 from sonovis.data.corpus.rows import Corpus
 from sonovis.errors import ConfigError, InputError
 
@@ -12,7 +13,7 @@ CORPUS_KINDS = ("builtin", "flickr8k", "recordings")
 
 
 def load_corpus(cfg: CorpusConfig, workdir: Path) -> Corpus:
-    """The corpus ``cfg`` names, cut to ``cfg.splits`` and ``cfg.limit`` images per split.
+    """The corpus ``cfg`` names, screened (``checks.screen``) and cut to ``cfg.splits`` and ``cfg.limit``.
 
     ``recordings`` accepts a CSV file, a folder holding ``recordings.csv``, or a FACC
     folder holding ``wav2capt.txt``. FACC takes its captions from the first Flickr8k
@@ -45,7 +46,7 @@ def load_corpus(cfg: CorpusConfig, workdir: Path) -> Corpus:
             raise InputError(
                 f"{root}: expected a recordings CSV, a folder with recordings.csv, or a FACC folder with wav2capt.txt"
             )
-    return corpus.select(cfg.splits, cfg.limit)
+    return screen(corpus, cfg.max_caption_words).select(cfg.splits, cfg.limit)
 
 
 def _flickr8k_beside(facc_root: Path) -> Path:

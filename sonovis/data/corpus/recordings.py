@@ -7,12 +7,12 @@ synthesis for them. As with every reader, a bad row is a ``Skip`` with file and 
 
 from __future__ import annotations
 
-import csv
-import io
+import posixpath
 from collections import Counter
 from pathlib import Path
 
 from sonovis.config import SPLITS
+from sonovis.data.corpus.checks import csv_fields, decoded_lines, id_problem, is_file
 from sonovis.data.corpus.flickr8k import image_problem, read_flickr8k
 from sonovis.data.corpus.rows import CaptionRow, Corpus, Skip
 from sonovis.errors import InputError
@@ -21,35 +21,33 @@ CSV_COLUMNS = ("audio", "image", "caption", "split")
 
 
 def read_recordings_csv(csv_path: Path) -> Corpus:
-    """Rows of ``audio,image,caption,split``; paths are relative to the CSV's folder.
+    """Rows of ``audio,image,caption,split``, one a line; paths are relative to the CSV's folder.
 
-    ``image_id`` is the image path relative to that folder, so two photos called
-    ``1.jpg`` in different sub-folders stay distinct. A caption's number is its order
-    among its image's rows.
+    ``image_id`` is the image path inside that folder with its separators escaped
+    (``photos/1.jpg`` -> ``photos%2F1.jpg``), so two photos called ``1.jpg`` in different
+    sub-folders stay distinct while every id stays one safe file name. A caption's number is
+    its order among its image's rows.
     """
     csv_path = Path(csv_path).expanduser().resolve()
-    try:
-        text = csv_path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{csv_path}: cannot read the recordings CSV ({err})") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() for h in next(reader, [])]
+    rows_reader = _CsvRows(csv_path)
+    lines = decoded_lines(csv_path, rows_reader.skipped)
+    first = next(lines, None)
+    header = [h.strip().lower() for h in csv_fields(first[1]) or []] if first and first[0] == 1 else []
     missing = [c for c in CSV_COLUMNS if c not in header]
     if missing:
         expected = ",".join(CSV_COLUMNS)
         raise InputError(f"{csv_path}:1: missing column(s) {', '.join(missing)}; expected the header {expected}")
-
-    rows_reader = _CsvRows(csv_path)
-    end_of_previous = reader.line_num
-    for fields in reader:
-        line, end_of_previous = end_of_previous + 1, reader.line_num
-        if not fields:
+    for line, text in lines:
+        if not text.strip():
             continue
-        if len(fields) > len(header):
+        fields = csv_fields(text)
+        if fields is None:
+            rows_reader.skipped.append(Skip(str(csv_path), line, "malformed row: bad CSV quoting"))
+        elif len(fields) > len(header):
             reason = f"malformed row: {len(fields)} fields for {len(header)} columns"
             rows_reader.skipped.append(Skip(str(csv_path), line, reason))
-            continue
-        rows_reader.add(dict(zip(header, fields)), line)
+        else:
+            rows_reader.add(dict(zip(header, fields)), line)
     return Corpus(rows=rows_reader.rows, skipped=rows_reader.skipped)
 
 
@@ -70,23 +68,27 @@ class _CsvRows:
         if reason:
             self.skipped.append(Skip(self.source, line, reason))
             return
-        image_id, split = Path(record["image"].strip()).as_posix(), record["split"].strip()
+        image_id, split = _image_id(record["image"]), record["split"].strip()
         audio, image = self._path(record["audio"]), self._path(record["image"])
         self.split_of.setdefault(image_id, (split, line))
         self.audio_line[audio] = line
         caption = record["caption"].strip()
-        self.rows.append(CaptionRow(image_id, str(image), caption, split, self.count[image_id], str(audio)))
+        self.rows.append(CaptionRow(image_id, str(image), caption, split, self.count[image_id], str(audio),
+                                    source=self.source, line=line))
         self.count[image_id] += 1
 
     def _problem(self, record: dict[str, str]) -> str:
         empty = [c for c in CSV_COLUMNS if not record.get(c, "").strip()]
         if empty:
             return f"missing value(s) for {', '.join(empty)}"
+        relative = posixpath.normpath(record["image"].strip().replace("\\", "/"))
+        if relative.startswith(("/", "../")) or relative == "..":
+            return f"image path {record['image'].strip()!r} leaves the CSV's folder: an image's id is its path inside it"
         audio, image = self._path(record["audio"]), self._path(record["image"])
-        image_id, split = Path(record["image"].strip()).as_posix(), record["split"].strip()
+        image_id, split = _image_id(record["image"]), record["split"].strip()
         if split not in SPLITS:
             return f"unknown split {split!r}; expected one of {', '.join(SPLITS)}"
-        if not audio.is_file():
+        if not is_file(audio):
             return f"audio file not found: {audio}"
         if audio in self.audio_line:
             return f"audio {audio.name} is already used at line {self.audio_line[audio]}"
@@ -99,6 +101,12 @@ class _CsvRows:
 
     def _path(self, relative: str) -> Path:
         return (self.folder / relative.strip()).resolve()
+
+
+def _image_id(relative: str) -> str:
+    """An image's path inside the CSV's folder as one file name: ``%`` and separators (``/``, ``\\``) escaped."""
+    path = posixpath.normpath(relative.strip().replace("\\", "/"))
+    return path.replace("%", "%25").replace("/", "%2F")
 
 
 def read_facc(root: Path, flickr8k_root: Path, seed: int = 0) -> Corpus:
@@ -118,19 +126,18 @@ def read_facc(root: Path, flickr8k_root: Path, seed: int = 0) -> Corpus:
     rows: list[CaptionRow] = []
     skipped = list(flickr.skipped)
     used: set[tuple[str, int]] = set()
-    try:
-        lines = mapping.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{mapping}: cannot read ({err})") from None
-    for line, text in enumerate(lines, 1):
+    for line, text in decoded_lines(mapping, skipped):
         fields = text.split()
         if not fields:
             continue
-        if len(fields) != 3 or not fields[2].startswith("#") or not fields[2][1:].isdigit():
+        number = fields[2][1:] if len(fields) == 3 and fields[2].startswith("#") else ""
+        if not number.isascii() or not number.isdigit():
             skipped.append(Skip(str(mapping), line, "malformed line: expected '<wav> <image> #<n>'"))
             continue
-        wav, image_id, key = wav_dir / fields[0], fields[1], (fields[1], int(fields[2][1:]))
-        if not wav.is_file():
+        wav, image_id, key = wav_dir / fields[0], fields[1], (fields[1], int(number))
+        if problem := id_problem(fields[0]):
+            reason = f"wav name: {problem}; expected a file name in {wav_dir}"
+        elif not is_file(wav):
             reason = f"audio file not found: {wav}"
         elif image_id not in images:
             reason = f"unknown image {image_id}: not among the usable Flickr8k images"
@@ -141,7 +148,8 @@ def read_facc(root: Path, flickr8k_root: Path, seed: int = 0) -> Corpus:
         else:
             used.add(key)
             caption = by_caption[key]
-            rows.append(CaptionRow(image_id, caption.image_path, caption.caption, caption.split, key[1], str(wav)))
+            rows.append(CaptionRow(image_id, caption.image_path, caption.caption, caption.split, key[1], str(wav),
+                                   source=str(mapping), line=line))
             continue
         skipped.append(Skip(str(mapping), line, reason))
     return Corpus(rows=rows, skipped=skipped)

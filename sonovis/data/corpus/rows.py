@@ -14,6 +14,10 @@ class CaptionRow:
     split: str  # train | dev | test
     caption_index: int  # 0..4 within the image: keeps utterance ids stable across runs
     audio_path: str = ""  # recordings only: the user's audio for this caption
+    # Where the row came from, so a skip found while speaking or extracting still names the
+    # file and line a user can fix ("" and 0 for the generated built-in scenes).
+    source: str = ""
+    line: int = 0
 
     @property
     def utterance_id(self) -> str:

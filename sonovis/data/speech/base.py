@@ -15,6 +15,7 @@ from typing import Sequence, TypeVar
 
 from sonovis.config import SpeechConfig
 from sonovis.data.audio import Waveform
+from sonovis.data.corpus.checks import text_problem
 from sonovis.data.corpus.rows import CaptionRow
 from sonovis.errors import ConfigError, InputError
 
@@ -92,6 +93,14 @@ class TextToSpeech(SpeechEngine):
         """Speak ``text`` in ``voice``."""
 
     def audio_for(self, row: CaptionRow, voice: Voice) -> Waveform:
+        """The caption spoken, refused unless it is plain printable text.
+
+        The corpus readers already skip such rows; this is the last guard, since a synthesiser
+        fed a NUL speaks only the text before it while the stored caption keeps the rest.
+        """
         if not row.caption.strip():
             raise InputError(f"{row.utterance_id}: empty caption, nothing to speak")
+        problem = text_problem(row.caption)
+        if problem:
+            raise InputError(f"{row.utterance_id}: caption not spoken: {problem}")
         return self.synthesize(row.caption, voice)
