@@ -31,14 +31,15 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"{path}: no checkpoint here")
     try:
-        # Checkpoints written before 0.2 kept the prepared folder as a PosixPath: a harmless class to rebuild.
+        # Older checkpoints kept the prepared folder as a PosixPath: a harmless class to rebuild.
         with torch.serialization.safe_globals([PosixPath]):
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:  # weights_only refused an object: the file wants to run code
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
-        what = f" such as {found.group(1)}" if found else ""
-        raise InputError(f"{path}: refused, it holds objects{what} beyond tensors and plain values, "
-                         "and loading those could run code") from None
+    except pickle.UnpicklingError as err:  # weights_only refused what it read
+        found = re.search(r"GLOBAL (\S+)", str(err))
+        if found is None:  # no object to refuse, just bytes that are no pickle
+            raise InputError(f"{path}: not a readable PyTorch checkpoint (truncated or not one)") from None
+        raise InputError(f"{path}: refused, it holds objects such as {found.group(1)} beyond tensors and plain "
+                         "values, and loading those could run code") from None
     except Exception as err:  # a file from elsewhere is data: whatever is wrong with it, one line
         raise InputError(f"{path}: not a readable PyTorch checkpoint (truncated or not one: "
                          f"{type(err).__name__})") from None

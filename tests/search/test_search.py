@@ -127,11 +127,11 @@ def test_restored_searcher_fails_orphans_and_does_not_retell_finished_trials(tmp
 def test_warm_start_runs_the_earlier_best_first_and_keeps_its_score(prepared_builtin: Path, tmp_path: Path,
                                                                     ray_local) -> None:
     """A FIFO search so no rung cuts a re-run short: the re-run of a config scores what it scored (seeded)."""
-    earlier = SearchConfig(trials=4, max_epochs=2, scheduler="fifo", startup_trials=4, space=SPACE)
+    earlier = SearchConfig(trials=3, max_epochs=1, scheduler="fifo", startup_trials=3, space=SPACE)
     run_search(earlier, BASE, prepared_builtin, tmp_path / "earlier")
     done = [t for t in _study(tmp_path / "earlier").trials if t.state == optuna.trial.TrialState.COMPLETE]
     best_two = sorted(done, key=lambda t: t.value, reverse=True)[:2]
-    warm = SearchConfig(trials=3, max_epochs=2, scheduler="fifo", space=SPACE, seed=1,
+    warm = SearchConfig(trials=2, max_epochs=1, scheduler="fifo", space=SPACE, seed=1,
                         warm_start=str(tmp_path / "earlier"), warm_start_trials=2)
     outcome = run_search(warm, BASE, prepared_builtin, tmp_path / "warm")
     first = sorted(_study(tmp_path / "warm").trials, key=lambda t: t.number)[:2]
