@@ -182,6 +182,11 @@ class SearchConfig:
     storage_path: str = ""  # where Tune writes; on a cluster a path all nodes share, or an s3:// URI
     # Search space over ExperimentConfig fields: {"train.lr": {"loguniform": [1e-5, 1e-3]}, ...}
     space: dict[str, dict[str, list]] = field(default_factory=lambda: dict(DEFAULT_SPACE))
+    # GiB each trial reserves (Ray's "memory" resource): a node offering less (join-worker.sh --memory,
+    # the agent's `memory`) is never given a trial, so a small office PC is not pushed into swap while
+    # its owner is away. It covers the trial's own process (torch, the model, optimizer state, a batch);
+    # the prepared data sits in the node's object store, which Ray sizes separately. 0 reserves nothing.
+    trial_memory_gb: float = 1.0
 
 
 DEFAULT_SPACE: dict[str, dict[str, list]] = {
