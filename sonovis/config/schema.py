@@ -196,6 +196,11 @@ class SearchConfig:
     # An earlier study (optuna.db, or its search folder) whose best trials run first: a subset's lessons.
     warm_start: str = ""
     warm_start_trials: int = 4  # that many of its best, queued before TPE proposes anything
+    # GiB each trial reserves (Ray's "memory" resource): a node offering less (join-worker.sh --memory,
+    # the agent's `memory`) is never given a trial, so a small office PC is not pushed into swap while
+    # its owner is away. It covers the trial's own process (torch, the model, optimizer state, a batch);
+    # the prepared data sits in the node's object store, which Ray sizes separately. 0 reserves nothing.
+    trial_memory_gb: float = 1.0
 
 
 DEFAULT_SPACE: dict[str, dict[str, list]] = {

@@ -143,7 +143,7 @@ def run_ablation(ablate: AblateConfig, search: SearchConfig, base: ExperimentCon
     data = trial_data(data_path, base, with_grid=any(needs_grid(c) for c in configs.values()))
     echo(f"[ablate] {len(configs)} arms x {ablate.seeds} seeds = {len(configs) * ablate.seeds} trials of "
          f"{ablate.epochs} epochs, {concurrency(search)} at once; dashboard: http://127.0.0.1:8265")
-    results = make_grid(ablate, search, base, trainable(data, arm_trial), out).fit()
+    results = make_grid(ablate, search, base, trainable(data, arm_trial, memory_gb=search.trial_memory_gb), out).fit()
     trials = trial_rows(results)
     trials.to_csv(out / "ablation.csv", index=False)
     summary = summarise_arms(trials, list(configs), ablate.epochs)

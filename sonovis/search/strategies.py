@@ -118,7 +118,7 @@ def compare_strategies(ablate: AblateConfig, search: SearchConfig, base: Experim
         raise ConfigError(f"{', '.join(used)}: a comparison already ran here; give a new --out or remove them")
     connect(address)
     data = trial_data(data_path, base, with_grid=searches_grid(search, base))
-    trial = trainable(data)  # one copy of the data in the object store for every strategy
+    trial = trainable(data, memory_gb=search.trial_memory_gb)  # one copy of the data in the object store for all
     rows, all_reports = [], {}
     for i, (strategy, variant) in enumerate(variants.items(), 1):
         echo(f"[strategies] {i}/{len(variants)} {strategy}: {variant.trials} trials of up to "

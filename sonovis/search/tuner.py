@@ -192,9 +192,14 @@ def trial_folder(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def trainable(data: Prepared, run: Callable[..., None] = train_trial) -> Any:
-    """``run(config, data)`` as a one-CPU Tune trainable, the data shared through the object store."""
-    return tune.with_resources(tune.with_parameters(run, data=data), {"cpu": 1})
+def trainable(data: Prepared, run: Callable[..., None] = train_trial, memory_gb: float = 0.0) -> Any:
+    """``run(config, data)`` as a one-CPU Tune trainable, the data shared through the object store.
+
+    ``memory_gb`` (search.trial_memory_gb) is reserved per trial, so Ray packs trials by what
+    each node offers and never places one on a node with less memory than that.
+    """
+    resources = {"cpu": 1, "memory": int(memory_gb * 2**30)} if memory_gb > 0 else {"cpu": 1}
+    return tune.with_resources(tune.with_parameters(run, data=data), resources)
 
 
 def trial_data(data_path: str | Path, base: ExperimentConfig, with_grid: bool) -> Prepared:
@@ -222,7 +227,8 @@ def run_search(search: SearchConfig, base: ExperimentConfig, data_path: str | Pa
     experiment = f"{(search.storage_path or str(runs)).rstrip('/')}/{EXPERIMENT}"
     if resume and tune.Tuner.can_restore(experiment):
         echo(f"[tune] resuming {experiment}")
-        tuner = tune.Tuner.restore(experiment, trainable=trainable(data), resume_errored=True)
+        tuner = tune.Tuner.restore(experiment, trainable=trainable(data, memory_gb=search.trial_memory_gb),
+                                   resume_errored=True)
     else:
         if resume:
             echo(f"[tune] nothing to resume at {experiment}; starting a new search")
@@ -230,7 +236,7 @@ def run_search(search: SearchConfig, base: ExperimentConfig, data_path: str | Pa
         if search.warm_start:
             first = best_points(search.warm_start, EXPERIMENT, param_space(search, base), search.warm_start_trials)
             echo(f"[tune] warm start: the {len(first)} best configurations of {study_path(search.warm_start)} run first")
-        tuner = make_tuner(search, base, trainable(data), runs, first)
+        tuner = make_tuner(search, base, trainable(data, memory_gb=search.trial_memory_gb), runs, first)
     echo(f"[tune] {search.trials} trials, up to {search.max_epochs} epochs each, "
          f"{concurrency(search)} at once; dashboard: http://127.0.0.1:8265")
     results = tuner.fit()
