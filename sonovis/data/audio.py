@@ -56,7 +56,9 @@ def header_seconds(path: str | Path) -> float | None:
 
     Lets a 10-hour recording be refused before its samples fill memory.
     """
-    from torchcodec.decoders import AudioDecoder  # here for the same reason as torchaudio above
+    from torchcodec.decoders import (
+        AudioDecoder,  # here for the same reason as torchaudio above
+    )
 
     try:
         return AudioDecoder(str(path)).metadata.duration_seconds_from_header

@@ -8,7 +8,6 @@ so a user can see exactly what was left out and why.
 
 from __future__ import annotations
 
-import csv
 import random
 from collections import Counter
 from dataclasses import dataclass
