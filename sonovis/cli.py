@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 
 from sonovis.config import (
+    SearchConfig,
     ablate_config,
+    check_ranges,
     experiment_config,
     load_settings,
     prepare_config,
@@ -46,9 +48,9 @@ def prepare_settings(args: argparse.Namespace) -> dict:
         extra.append(f"corpus.splits={json.dumps(args.splits)}")
     if args.limit is not None:
         extra.append(f"corpus.limit={args.limit}")
-    if args.voices_per_caption:
+    if args.voices_per_caption is not None:
         extra.append(f"speech.voices_per_caption={args.voices_per_caption}")
-    if args.num_cpus:
+    if args.num_cpus is not None:
         extra.append(f"prepare.num_cpus={args.num_cpus}")
     return _settings(args, extra)
 
@@ -64,24 +66,24 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from sonovis.train.runner import train_to_folder
 
-    extra = [f"train.epochs={args.epochs}"] if args.epochs else []
+    extra = [f"train.epochs={args.epochs}"] if args.epochs is not None else []
     train_to_folder(experiment_config(_settings(args, extra)), _abs(args.data), _abs(args.out))
 
 
 def cmd_tune(args: argparse.Namespace) -> None:
     from sonovis.search.tuner import run_search
 
-    extra = [f"search.trials={args.trials}"] if args.trials else []
+    extra = [f"search.trials={args.trials}"] if args.trials is not None else []
     settings = _settings(args, extra)
     run_search(search_config(settings), experiment_config(settings), _abs(args.data), _abs(args.out),
                resume=args.resume, address=args.address)
 
 
 def cmd_ablate(args: argparse.Namespace) -> None:
-    extra = [f"ablate.seeds={args.seeds}"] if args.seeds else []
-    if args.epochs:
+    extra = [f"ablate.seeds={args.seeds}"] if args.seeds is not None else []
+    if args.epochs is not None:
         extra += [f"ablate.epochs={args.epochs}", f"search.max_epochs={args.epochs}"]
-    if args.trials:
+    if args.trials is not None:
         extra.append(f"search.trials={args.trials}")
     settings = _settings(args, extra)
     if args.strategies:
@@ -102,6 +104,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     from sonovis.demo import run_demo
 
+    check_ranges(SearchConfig(trials=args.trials), key="search")  # demo builds its configs itself: check its flag
     run_demo(Path(_abs(args.out)), trials=args.trials, address=args.address)
 
 
@@ -215,16 +218,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one verb; a user's mistake (bad flag, setting, file or folder) is one line on stderr and exit code 2."""
+    args = build_parser().parse_args(argv)  # argparse's own usage errors: usage, one error line, exit 2
     try:
         args.func(args)
     except SonovisError as err:
-        print(f"sonovis {args.verb}: error: {err}", file=sys.stderr)
-        return 2
+        return _refuse(args.verb, str(err))
+    except OSError as err:
+        if err.filename is None:  # not about a path the user gave: a real fault, keep its traceback
+            raise
+        return _refuse(args.verb, f"{err.filename}: {err.strerror or type(err).__name__}")
     except KeyboardInterrupt:
         print(f"sonovis {args.verb}: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _refuse(verb: str, message: str) -> int:
+    print(f"sonovis {verb}: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":
