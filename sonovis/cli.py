@@ -22,8 +22,8 @@ from sonovis.config import (
     to_dict,
 )
 from sonovis.data.corpus.load import CORPUS_KINDS
-from sonovis.data.speech.registry import text_to_speech_names
-from sonovis.errors import SonovisError
+from sonovis.data.speech.registry import check_engine_name, text_to_speech_names
+from sonovis.errors import InputError, SonovisError
 
 
 def _settings(args: argparse.Namespace, extra: list[str]) -> dict:
@@ -32,6 +32,14 @@ def _settings(args: argparse.Namespace, extra: list[str]) -> dict:
 
 def _abs(path: str) -> str:
     return str(Path(path).expanduser().resolve())
+
+
+def _prepared(path: str) -> str:
+    """``--data`` as an absolute path, its manifest checked before anything starts (Ray, output folders)."""
+    from sonovis.data.shards import read_manifest
+
+    read_manifest(_abs(path))
+    return _abs(path)
 
 
 def prepare_settings(args: argparse.Namespace) -> dict:
@@ -58,7 +66,9 @@ def prepare_settings(args: argparse.Namespace) -> dict:
 def cmd_prepare(args: argparse.Namespace) -> None:
     from sonovis.data.prepare import prepare
 
-    manifest = prepare(prepare_config(prepare_settings(args)), address=args.address)
+    cfg = prepare_config(prepare_settings(args))
+    check_engine_name(cfg.speech.engine)  # before any scene is rendered or worker started
+    manifest = prepare(cfg, address=args.address)
     if not manifest["accounted"]["complete"]:
         raise SonovisError(f"{args.out}/manifest.json: not every row is accounted for")
 
@@ -67,7 +77,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     from sonovis.train.runner import train_to_folder
 
     extra = [f"train.epochs={args.epochs}"] if args.epochs is not None else []
-    train_to_folder(experiment_config(_settings(args, extra)), _abs(args.data), _abs(args.out))
+    cfg = experiment_config(_settings(args, extra))
+    train_to_folder(cfg, _prepared(args.data), _abs(args.out))
 
 
 def cmd_tune(args: argparse.Namespace) -> None:
@@ -75,7 +86,8 @@ def cmd_tune(args: argparse.Namespace) -> None:
 
     extra = [f"search.trials={args.trials}"] if args.trials is not None else []
     settings = _settings(args, extra)
-    run_search(search_config(settings), experiment_config(settings), _abs(args.data), _abs(args.out),
+    search, base = search_config(settings), experiment_config(settings)
+    run_search(search, base, _prepared(args.data), _abs(args.out),
                resume=args.resume, address=args.address)
 
 
@@ -90,14 +102,14 @@ def cmd_ablate(args: argparse.Namespace) -> None:
         from sonovis.search.strategies import compare_strategies as run
     else:
         from sonovis.search.ablate import run_ablation as run
-    run(ablate_config(settings), search_config(settings), experiment_config(settings), _abs(args.data),
-        _abs(args.out), address=args.address)
+    configs = ablate_config(settings), search_config(settings), experiment_config(settings)
+    run(*configs, _prepared(args.data), _abs(args.out), address=args.address)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from sonovis.train.evaluate import evaluate_checkpoint, metrics_text
 
-    result = evaluate_checkpoint(_abs(args.checkpoint), _abs(args.data), args.split, by_voice=args.by_voice)
+    result = evaluate_checkpoint(_abs(args.checkpoint), _prepared(args.data), args.split, by_voice=args.by_voice)
     print(json.dumps(result, indent=1) if args.json else metrics_text(result))
 
 
@@ -112,7 +124,7 @@ def cmd_translate(args: argparse.Namespace) -> None:
     from sonovis.use.translate import matches_table, translate, write_html
 
     audio = Path(_abs(args.audio)) if args.audio else None
-    matches = translate(_abs(args.checkpoint), _abs(args.data), audio=audio, say=args.say, tts=args.tts,
+    matches = translate(_abs(args.checkpoint), _prepared(args.data), audio=audio, say=args.say, tts=args.tts,
                         k=args.k, split=args.split)
     query = args.say if args.say is not None else str(audio)
     print(matches_table(matches, query))
@@ -123,8 +135,10 @@ def cmd_translate(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     from sonovis.use.report import write_report
 
+    if not Path(args.runs).is_dir():  # an empty folder is a search just started; a missing one is a typo
+        raise InputError(f"{_abs(args.runs)}: no such runs folder (give the --out of `sonovis tune` or `sonovis ablate`)")
     out = write_report(Path(_abs(args.runs)), Path(_abs(args.out)) if args.out else None,
-                       Path(_abs(args.data)) if args.data else None,
+                       Path(_prepared(args.data)) if args.data else None,
                        Path(_abs(args.ablation)) if args.ablation else None)
     print(f"wrote {out}")
 
