@@ -64,30 +64,30 @@ def prepare_settings(args: argparse.Namespace) -> dict:
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
-    from sonovis.data.prepare import prepare
-
     cfg = prepare_config(prepare_settings(args))
     check_engine_name(cfg.speech.engine)  # before any scene is rendered or worker started
+    from sonovis.data.prepare import prepare
+
     manifest = prepare(cfg, address=args.address)
     if not manifest["accounted"]["complete"]:
         raise SonovisError(f"{args.out}/manifest.json: not every row is accounted for")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from sonovis.train.runner import train_to_folder
-
     extra = [f"train.epochs={args.epochs}"] if args.epochs is not None else []
-    cfg = experiment_config(_settings(args, extra))
-    train_to_folder(cfg, _prepared(args.data), _abs(args.out))
+    cfg, data = experiment_config(_settings(args, extra)), _prepared(args.data)
+    from sonovis.train.runner import train_to_folder  # torch: only once the settings and folder are right
+
+    train_to_folder(cfg, data, _abs(args.out))
 
 
 def cmd_tune(args: argparse.Namespace) -> None:
-    from sonovis.search.tuner import run_search
-
     extra = [f"search.trials={args.trials}"] if args.trials is not None else []
     settings = _settings(args, extra)
-    search, base = search_config(settings), experiment_config(settings)
-    run_search(search, base, _prepared(args.data), _abs(args.out),
+    search, base, data = search_config(settings), experiment_config(settings), _prepared(args.data)
+    from sonovis.search.tuner import run_search
+
+    run_search(search, base, data, _abs(args.out),
                resume=args.resume, address=args.address)
 
 
@@ -98,12 +98,13 @@ def cmd_ablate(args: argparse.Namespace) -> None:
     if args.trials is not None:
         extra.append(f"search.trials={args.trials}")
     settings = _settings(args, extra)
+    configs = ablate_config(settings), search_config(settings), experiment_config(settings)
+    data = _prepared(args.data)
     if args.strategies:
         from sonovis.search.strategies import compare_strategies as run
     else:
         from sonovis.search.ablate import run_ablation as run
-    configs = ablate_config(settings), search_config(settings), experiment_config(settings)
-    run(*configs, _prepared(args.data), _abs(args.out), address=args.address)
+    run(*configs, data, _abs(args.out), address=args.address)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -114,9 +115,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    check_ranges(SearchConfig(trials=args.trials), key="search")  # demo builds its configs itself: check its flag
     from sonovis.demo import run_demo
 
-    check_ranges(SearchConfig(trials=args.trials), key="search")  # demo builds its configs itself: check its flag
     run_demo(Path(_abs(args.out)), trials=args.trials, address=args.address)
 
 
@@ -133,12 +134,12 @@ def cmd_translate(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from sonovis.use.report import write_report
-
     if not Path(args.runs).is_dir():  # an empty folder is a search just started; a missing one is a typo
         raise InputError(f"{_abs(args.runs)}: no such runs folder (give the --out of `sonovis tune` or `sonovis ablate`)")
-    out = write_report(Path(_abs(args.runs)), Path(_abs(args.out)) if args.out else None,
-                       Path(_prepared(args.data)) if args.data else None,
+    data = Path(_prepared(args.data)) if args.data else None
+    from sonovis.use.report import write_report
+
+    out = write_report(Path(_abs(args.runs)), Path(_abs(args.out)) if args.out else None, data,
                        Path(_abs(args.ablation)) if args.ablation else None)
     print(f"wrote {out}")
 
