@@ -67,7 +67,8 @@ ONE_LINE = [
     ("tune-data-missing", ["tune", "--data", "{tmp}/nowhere", "--out", "{tmp}/o"], "no manifest"),
     ("tune-manifest-truncated", ["tune", "--data", "{bad-manifest-truncated}", "--out", "{tmp}/o"], "unreadable manifest"),
     ("ablate-seeds-zero", ["ablate", "--data", "{data}", "--out", "{tmp}/o", "--seeds", "0"], "ablate.seeds = 0"),
-    ("ablate-epochs-zero", ["ablate", "--data", "{data}", "--out", "{tmp}/o", "--epochs", "0"], "ablate.epochs = 0"),
+    ("ablate-epochs-zero", ["ablate", "--data", "{data}", "--out", "{tmp}/o", "--epochs", "0"],
+     "max_epochs = 0: expected a whole number in [1, inf)"),  # the flag sets ablate.epochs and search.max_epochs
     ("ablate-data-missing", ["ablate", "--data", "{tmp}/nowhere", "--out", "{tmp}/o"], "no manifest"),
     ("ablate-manifest-empty", ["ablate", "--data", "{bad-manifest-empty-object}", "--out", "{tmp}/o", "--strategies"],
      "damaged manifest"),

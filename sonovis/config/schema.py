@@ -1,6 +1,8 @@
 """The config schema: one dataclass per concern, each field's comment giving the reason for its default.
 
 Filled from TOML and the command line by ``sonovis.config.loading``; nothing here parses anything.
+Each numeric field declares its range beside its default (``ranged(20, "[1, inf)")``); ``loading``
+refuses a value outside it whenever a dataclass is built, from a file, ``--set`` or a Tune trial.
 """
 
 from __future__ import annotations
@@ -186,7 +188,7 @@ class SearchConfig:
     startup_trials: int = ranged(10, "[0, inf)")
     scheduler: str = "asha"  # asha | fifo (no early stopping)
     reserved_cpus: int = ranged(0, "[0, inf)")  # CPUs per cluster left free of trials (e.g. for the driver)
-    # retries per trial after a crash or a lost node, from its last checkpoint
+    # retries per trial after a crash or a lost node, from its last checkpoint; -1: no limit (Ray's convention)
     max_failures: int = ranged(3, "[-1, inf)")
     keep_checkpoints: int = ranged(2, "[1, inf)")  # best checkpoints kept per trial, by dev recall
     seed: int = ranged(0, "[0, 4294967295]")
