@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 
 from sonovis.config import (
+    SearchConfig,
     ablate_config,
+    check_ranges,
     experiment_config,
     load_settings,
     prepare_config,
@@ -20,8 +22,8 @@ from sonovis.config import (
     to_dict,
 )
 from sonovis.data.corpus.load import CORPUS_KINDS
-from sonovis.data.speech.registry import text_to_speech_names
-from sonovis.errors import SonovisError
+from sonovis.data.speech.registry import check_engine_name, text_to_speech_names
+from sonovis.errors import InputError, SonovisError
 
 
 def _settings(args: argparse.Namespace, extra: list[str]) -> dict:
@@ -30,6 +32,14 @@ def _settings(args: argparse.Namespace, extra: list[str]) -> dict:
 
 def _abs(path: str) -> str:
     return str(Path(path).expanduser().resolve())
+
+
+def _prepared(path: str) -> str:
+    """``--data`` as an absolute path, its manifest checked before anything starts (Ray, output folders)."""
+    from sonovis.data.shards import read_manifest
+
+    read_manifest(_abs(path))
+    return _abs(path)
 
 
 def prepare_settings(args: argparse.Namespace) -> dict:
@@ -46,62 +56,68 @@ def prepare_settings(args: argparse.Namespace) -> dict:
         extra.append(f"corpus.splits={json.dumps(args.splits)}")
     if args.limit is not None:
         extra.append(f"corpus.limit={args.limit}")
-    if args.voices_per_caption:
+    if args.voices_per_caption is not None:
         extra.append(f"speech.voices_per_caption={args.voices_per_caption}")
-    if args.num_cpus:
+    if args.num_cpus is not None:
         extra.append(f"prepare.num_cpus={args.num_cpus}")
     return _settings(args, extra)
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
+    cfg = prepare_config(prepare_settings(args))
+    check_engine_name(cfg.speech.engine)  # before any scene is rendered or worker started
     from sonovis.data.prepare import prepare
 
-    manifest = prepare(prepare_config(prepare_settings(args)), address=args.address)
+    manifest = prepare(cfg, address=args.address)
     if not manifest["accounted"]["complete"]:
         raise SonovisError(f"{args.out}/manifest.json: not every row is accounted for")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from sonovis.train.runner import train_to_folder
+    extra = [f"train.epochs={args.epochs}"] if args.epochs is not None else []
+    cfg, data = experiment_config(_settings(args, extra)), _prepared(args.data)
+    from sonovis.train.runner import train_to_folder  # torch: only once the settings and folder are right
 
-    extra = [f"train.epochs={args.epochs}"] if args.epochs else []
-    train_to_folder(experiment_config(_settings(args, extra)), _abs(args.data), _abs(args.out))
+    train_to_folder(cfg, data, _abs(args.out))
 
 
 def cmd_tune(args: argparse.Namespace) -> None:
-    from sonovis.search.tuner import run_search
-
-    extra = [f"search.trials={args.trials}"] if args.trials else []
+    extra = [f"search.trials={args.trials}"] if args.trials is not None else []
     if args.warm_start:
         extra.append(f"search.warm_start={json.dumps(_abs(args.warm_start))}")
     settings = _settings(args, extra)
-    run_search(search_config(settings), experiment_config(settings), _abs(args.data), _abs(args.out),
+    search, base, data = search_config(settings), experiment_config(settings), _prepared(args.data)
+    from sonovis.search.tuner import run_search
+
+    run_search(search, base, data, _abs(args.out),
                resume=args.resume, address=args.address)
 
 
 def cmd_ablate(args: argparse.Namespace) -> None:
-    extra = [f"ablate.seeds={args.seeds}"] if args.seeds else []
-    if args.epochs:
+    extra = [f"ablate.seeds={args.seeds}"] if args.seeds is not None else []
+    if args.epochs is not None:
         extra += [f"ablate.epochs={args.epochs}", f"search.max_epochs={args.epochs}"]
-    if args.trials:
+    if args.trials is not None:
         extra.append(f"search.trials={args.trials}")
     settings = _settings(args, extra)
+    configs = ablate_config(settings), search_config(settings), experiment_config(settings)
+    data = _prepared(args.data)
     if args.strategies:
         from sonovis.search.strategies import compare_strategies as run
     else:
         from sonovis.search.ablate import run_ablation as run
-    run(ablate_config(settings), search_config(settings), experiment_config(settings), _abs(args.data),
-        _abs(args.out), address=args.address)
+    run(*configs, data, _abs(args.out), address=args.address)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from sonovis.train.evaluate import evaluate_checkpoint, metrics_text
 
-    result = evaluate_checkpoint(_abs(args.checkpoint), _abs(args.data), args.split, by_voice=args.by_voice)
+    result = evaluate_checkpoint(_abs(args.checkpoint), _prepared(args.data), args.split, by_voice=args.by_voice)
     print(json.dumps(result, indent=1) if args.json else metrics_text(result))
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    check_ranges(SearchConfig(trials=args.trials), key="search")  # demo builds its configs itself: check its flag
     from sonovis.demo import run_demo
 
     run_demo(Path(_abs(args.out)), trials=args.trials, address=args.address)
@@ -111,7 +127,7 @@ def cmd_translate(args: argparse.Namespace) -> None:
     from sonovis.use.translate import matches_table, translate, write_html
 
     audio = Path(_abs(args.audio)) if args.audio else None
-    matches = translate(_abs(args.checkpoint), _abs(args.data), audio=audio, say=args.say, tts=args.tts,
+    matches = translate(_abs(args.checkpoint), _prepared(args.data), audio=audio, say=args.say, tts=args.tts,
                         k=args.k, split=args.split)
     query = args.say if args.say is not None else str(audio)
     print(matches_table(matches, query))
@@ -120,10 +136,12 @@ def cmd_translate(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    if not Path(args.runs).is_dir():  # an empty folder is a search just started; a missing one is a typo
+        raise InputError(f"{_abs(args.runs)}: no such runs folder (give the --out of `sonovis tune` or `sonovis ablate`)")
+    data = Path(_prepared(args.data)) if args.data else None
     from sonovis.use.report import write_report
 
-    out = write_report(Path(_abs(args.runs)), Path(_abs(args.out)) if args.out else None,
-                       Path(_abs(args.data)) if args.data else None,
+    out = write_report(Path(_abs(args.runs)), Path(_abs(args.out)) if args.out else None, data,
                        Path(_abs(args.ablation)) if args.ablation else None)
     print(f"wrote {out}")
 
@@ -219,16 +237,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one verb; a user's mistake (bad flag, setting, file or folder) is one line on stderr and exit code 2."""
+    args = build_parser().parse_args(argv)  # argparse's own usage errors: usage, one error line, exit 2
     try:
         args.func(args)
     except SonovisError as err:
-        print(f"sonovis {args.verb}: error: {err}", file=sys.stderr)
-        return 2
+        return _refuse(args.verb, str(err))
+    except OSError as err:
+        if err.filename is None:  # not about a path the user gave: a real fault, keep its traceback
+            raise
+        return _refuse(args.verb, f"{err.filename}: {err.strerror or type(err).__name__}")
     except KeyboardInterrupt:
         print(f"sonovis {args.verb}: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _refuse(verb: str, message: str) -> int:
+    print(f"sonovis {verb}: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

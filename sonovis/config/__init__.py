@@ -6,11 +6,11 @@ The package's face re-exports both, so callers write ``from sonovis.config impor
 from sonovis.config.loading import (
                                     ablate_config,
                                     apply_overrides,
+                                    check_ranges,
                                     experiment_config,
                                     experiment_from_flat,
                                     flatten,
                                     from_dict,
-                                    load_section,
                                     load_settings,
                                     prepare_config,
                                     read_toml,
@@ -18,6 +18,7 @@ from sonovis.config.loading import (
                                     to_dict,
                                     unflatten,
 )
+from sonovis.config.ranges import Interval, ranged
 from sonovis.config.schema import (
                                     SPLITS,
                                     AblateConfig,
@@ -32,7 +33,7 @@ from sonovis.config.schema import (
                                     TrainConfig,
 )
 
-__all__ = ["SPLITS", "AblateConfig", "AugmentConfig", "CorpusConfig", "ExperimentConfig", "FeatureConfig", "ModelConfig",
-           "PrepareConfig", "SearchConfig", "SpeechConfig", "TrainConfig", "ablate_config", "apply_overrides",
-           "experiment_config", "experiment_from_flat", "flatten", "from_dict", "load_section", "load_settings",
-           "prepare_config", "read_toml", "search_config", "to_dict", "unflatten"]
+__all__ = ["SPLITS", "AblateConfig", "AugmentConfig", "CorpusConfig", "ExperimentConfig", "FeatureConfig", "Interval",
+           "ModelConfig", "PrepareConfig", "SearchConfig", "SpeechConfig", "TrainConfig", "ablate_config",
+           "apply_overrides", "check_ranges", "experiment_config", "experiment_from_flat", "flatten", "from_dict",
+           "load_settings", "prepare_config", "ranged", "read_toml", "search_config", "to_dict", "unflatten"]

@@ -2,12 +2,15 @@
 
 Config flows one way: TOML / ``--set`` -> the dataclasses in ``schema`` -> a flat
 ``{"model.hidden_size": 256, ...}`` dict (Tune's ``param_space``) -> back into the dataclasses inside
-each trial (``experiment_from_flat``). Type checks name the field and the file they came from.
+each trial (``experiment_from_flat``). Every dataclass is built by ``from_dict``, which refuses
+unknown keys, values of the wrong type and values outside the range ``schema`` declares beside the
+field, each in one line naming the key: so a trial's sampled config is checked like a TOML file.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import tomllib
 import typing
 from pathlib import Path
@@ -15,57 +18,127 @@ from typing import Any
 
 from sonovis.config.schema import (
     AblateConfig,
+    CorpusConfig,
     ExperimentConfig,
+    FeatureConfig,
     PrepareConfig,
     SearchConfig,
+    SpeechConfig,
 )
 from sonovis.errors import ConfigError
 
+# The sections of one TOML file, each read by one of the *_config builders below.
+SECTIONS = ("corpus", "speech", "features", "prepare", "model", "train", "augment", "search", "ablate")
 
-def from_dict(cls: type, values: dict[str, Any], where: str = "config") -> Any:
-    """Build dataclass ``cls`` from a (nested) dict, refusing unknown keys and coercing lists to tuples."""
+
+def from_dict(cls: type, values: Any, where: str = "", key: str = "") -> Any:
+    """Build dataclass ``cls`` from a (nested) dict: unknown keys, wrong types and out-of-range values are refused.
+
+    ``where`` names the source (a file) and ``key`` the section, so a message reads ``train.lr = -1.0: ...``.
+    """
+    if not isinstance(values, dict):
+        raise ConfigError(f"{_at(where)}{key or cls.__name__}: expected a table, got {values!r}")
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(values) - known
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(known), key=str)
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
-    kwargs = {}
-    for name, value in values.items():
-        kwargs[name] = _coerce(hints[name], value, f"{where}.{name}")
-    return cls(**kwargs)
+        of = f" of [{key}]" if key else ""
+        raise ConfigError(f"{_at(where)}unknown key {_join(key, str(unknown[0]))!r}; known keys{of}: {', '.join(known)}")
+    kwargs = {name: _coerce(hints[name], value, where, _join(key, name)) for name, value in values.items()}
+    cfg = cls(**kwargs)
+    check_ranges(cfg, where, key)
+    return cfg
 
 
-def _coerce(hint: Any, value: Any, where: str) -> Any:
+def check_ranges(cfg: Any, where: str = "", key: str = "") -> None:
+    """Every field declared with ``ranged`` in ``schema`` holds a value in its range (and its pair is ordered)."""
+    for f in dataclasses.fields(cfg):
+        interval = f.metadata.get("range")
+        if interval is None:
+            continue
+        value, name = getattr(cfg, f.name), _join(key, f.name)
+        numbers = value if isinstance(value, tuple) else (value,)
+        if not all(interval.holds(v) for v in numbers):
+            what = "whole numbers" if isinstance(value, tuple) else "a whole number"
+            if any(isinstance(v, float) for v in numbers):
+                what = "numbers" if isinstance(value, tuple) else "a number"
+            raise ConfigError(f"{_at(where)}{name} = {_show(value)}: expected {what} in {interval.text}")
+        if f.metadata["pair"] and numbers and (len(numbers) != 2 or numbers[0] > numbers[1]):
+            off = ", or [] for off" if f.default == () else ""
+            raise ConfigError(f"{_at(where)}{name} = {_show(value)}: expected [low, high] with low <= high{off}")
+        other = f.metadata["at_most"]
+        if other and value > getattr(cfg, other):
+            raise ConfigError(f"{_at(where)}{name} = {_show(value)}: must not exceed "
+                              f"{_join(key, other)} = {_show(getattr(cfg, other))}")
+
+
+def _at(where: str) -> str:
+    return f"{where}: " if where else ""
+
+
+def _join(key: str, name: str) -> str:
+    return f"{key}.{name}" if key else name
+
+
+def _show(value: Any) -> str:
+    return repr(list(value)) if isinstance(value, tuple) else repr(value)
+
+
+def _coerce(hint: Any, value: Any, where: str, key: str) -> Any:
+    """``value`` as type ``hint`` (lists to tuples, "a,b" to a tuple, "3" to 3), or one line naming ``key``."""
+    def wrong(expected: str) -> ConfigError:
+        return ConfigError(f"{_at(where)}{key}: expected {expected}, got {value!r}")
+
     if dataclasses.is_dataclass(hint):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a table, got {value!r}")
-        return from_dict(hint, value, where)
-    origin = typing.get_origin(hint)
+        return value if isinstance(value, hint) else from_dict(hint, value, where, key)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is tuple:
         if isinstance(value, str):
-            value = [v for v in value.split(",") if v != ""] if value else []
+            value = [v for v in value.split(",") if v != ""]
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        args = typing.get_args(hint)
-        item = args[0] if args and (len(args) == 2 and args[1] is Ellipsis) else None
-        if item is None and args:
-            return tuple(_coerce(a, v, where) for a, v in zip(args, value))
-        return tuple(_coerce(item, v, where) if item else v for v in value)
+            raise wrong("a list")
+        if args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise wrong(f"a list of {len(args)} values")
+            return tuple(_coerce(a, v, where, key) for a, v in zip(args, value))
+        return tuple(_coerce(args[0], v, where, key) for v in value) if args else tuple(value)
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise wrong("a table")
+        item = args[1] if args else Any
+        return {k: _coerce(item, v, where, f"{key}.{k}") for k, v in value.items()}
+    if origin is list or hint is list:
+        if not isinstance(value, (list, tuple)):
+            raise wrong("a list")
+        return list(value)
     if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "false", "0", "no"):
+            return value.strip().lower() in ("true", "1", "yes")
+        raise wrong("true/false")
+    if hint is int:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
         if isinstance(value, str):
-            if value.lower() in ("true", "1", "yes"):
-                return True
-            if value.lower() in ("false", "0", "no"):
-                return False
-            raise ConfigError(f"{where}: expected true/false, got {value!r}")
-        return bool(value)
-    if hint in (int, float, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                raise wrong("a whole number") from None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise wrong("a whole number")
+        return value
+    if hint is float:
         try:
-            if hint is int and isinstance(value, float) and not value.is_integer():
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
                 raise ValueError
-            return hint(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}") from None
+            return float(value)
+        except (ValueError, OverflowError):
+            raise wrong("a number") from None
+    if hint is str:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise wrong("a string")
+        return str(value)
     return value
 
 
@@ -100,30 +173,42 @@ def flatten(cfg: Any) -> dict[str, Any]:
 def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
     nested: dict[str, Any] = {}
     for key, value in flat.items():
-        node = nested
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
+        _put(nested, key, value, f"trial config key {key!r}")
     return nested
+
+
+def _put(nested: dict[str, Any], key: str, value: Any, label: str) -> None:
+    """``nested[a][b][c] = value`` for key ``a.b.c``, refusing empty names and values used as tables."""
+    parts = [part.strip() for part in key.split(".")]
+    if not all(parts):
+        raise ConfigError(f"{label}: expected section.key=value")
+    node = nested
+    for depth, part in enumerate(parts[:-1], 1):
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{label}: {'.'.join(parts[:depth])} is a value, not a section")
+    node[parts[-1]] = value
 
 
 def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``--set section.key=value`` strings onto a nested dict (values are parsed as TOML scalars)."""
     for item in overrides:
-        if "=" not in item:
+        key, sep, raw = item.partition("=")
+        if not sep:
             raise ConfigError(f"--set {item!r}: expected section.key=value")
-        key, raw = item.split("=", 1)
-        try:
-            value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw  # a bare word such as gru or en-us
-        node = values
-        *parents, leaf = key.strip().split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
+        _put(values, key, _override_value(raw), f"--set {item!r}")
     return values
+
+
+def _override_value(raw: str) -> Any:
+    """A TOML value (``3``, ``1e-4``, ``true``, ``["a", "b"]``), else the text itself: a bare word like gru or en-us."""
+    try:
+        parsed = tomllib.loads(f"v = {raw}")
+    except tomllib.TOMLDecodeError:
+        return raw
+    if list(parsed) != ["v"] or isinstance(parsed["v"], (datetime.date, datetime.time)):
+        return raw  # more than one value (a newline in it), or a date: the user meant the text
+    return parsed["v"]
 
 
 def read_toml(path: str | Path | None) -> dict[str, Any]:
@@ -131,24 +216,19 @@ def read_toml(path: str | Path | None) -> dict[str, Any]:
         return {}
     path = Path(path)
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the config file ({err.strerror or type(err).__name__})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a TOML file (not UTF-8 text)") from None
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: {err}") from None
-
-
-def load_section(cls: type, path: str | Path | None, section: str | None, overrides: list[str] = ()) -> Any:
-    """One dataclass from a TOML file's section (or the whole file), with ``--set`` overrides applied."""
-    values = read_toml(path)
-    if section:
-        values = values.get(section, {})
-    values = apply_overrides(values, list(overrides))
-    return from_dict(cls, values, where=str(path or section or cls.__name__))
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
 
 
 def experiment_from_flat(flat: dict[str, Any]) -> ExperimentConfig:
-    """Inside a trial: Tune's flat config back into the typed dataclasses."""
+    """Inside a trial: Tune's flat config back into the typed dataclasses, checked like a TOML file."""
     return from_dict(ExperimentConfig, unflatten(flat), where="trial config")
 
 
@@ -156,25 +236,42 @@ def experiment_from_flat(flat: dict[str, Any]) -> ExperimentConfig:
 
 
 def load_settings(path: str | Path | None, overrides: list[str] = ()) -> dict[str, Any]:
-    """The whole TOML file as a nested dict, with ``--set section.key=value`` applied on top."""
-    return apply_overrides(read_toml(path), list(overrides))
+    """The whole TOML file as a nested dict, with ``--set section.key=value`` applied on top.
+
+    Every section is checked here, whichever the verb uses: a mistake in a shared file is
+    reported the first time any verb reads it, not when the one verb that needs it runs.
+    """
+    settings = apply_overrides(read_toml(path), list(overrides))
+    unknown = sorted(set(settings) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"unknown section [{unknown[0]}]; known sections: {', '.join(SECTIONS)}")
+    for build in (prepare_config, experiment_config, search_config, ablate_config):
+        build(settings)
+    return settings
+
+
+def _section(settings: dict[str, Any], name: str) -> Any:
+    return settings.get(name, {})
 
 
 def prepare_config(settings: dict[str, Any]) -> PrepareConfig:
-    values = dict(settings.get("prepare", {}))
-    for section in ("corpus", "speech", "features"):
-        values[section] = settings.get(section, {})
-    return from_dict(PrepareConfig, values, where="prepare settings")
+    values = _section(settings, "prepare")
+    nested = {"corpus": CorpusConfig, "speech": SpeechConfig, "features": FeatureConfig}
+    if isinstance(values, dict) and (inside := sorted(set(values) & set(nested))):
+        raise ConfigError(f"prepare.{inside[0]}: write these settings in their own [{inside[0]}] section")
+    built = {name: from_dict(cls, _section(settings, name), key=name) for name, cls in nested.items()}
+    if not isinstance(values, dict):
+        return from_dict(PrepareConfig, values, key="prepare")
+    return from_dict(PrepareConfig, {**values, **built}, key="prepare")
 
 
 def experiment_config(settings: dict[str, Any]) -> ExperimentConfig:
-    sections = ("model", "train", "augment")
-    return from_dict(ExperimentConfig, {k: settings.get(k, {}) for k in sections}, where="settings")
+    return from_dict(ExperimentConfig, {k: _section(settings, k) for k in ("model", "train", "augment")})
 
 
 def search_config(settings: dict[str, Any]) -> SearchConfig:
-    return from_dict(SearchConfig, settings.get("search", {}), where="search settings")
+    return from_dict(SearchConfig, _section(settings, "search"), key="search")
 
 
 def ablate_config(settings: dict[str, Any]) -> AblateConfig:
-    return from_dict(AblateConfig, settings.get("ablate", {}), where="ablate settings")
+    return from_dict(AblateConfig, _section(settings, "ablate"), key="ablate")

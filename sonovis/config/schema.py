@@ -1,12 +1,16 @@
 """The config schema: one dataclass per concern, each field's comment giving the reason for its default.
 
 Filled from TOML and the command line by ``sonovis.config.loading``; nothing here parses anything.
+Each numeric field declares its range beside its default (``ranged(20, "[1, inf)")``); ``loading``
+refuses a value outside it whenever a dataclass is built, from a file, ``--set`` or a Tune trial.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from sonovis.config.ranges import ranged
 
 SPLITS = ("train", "dev", "test")
 
@@ -16,13 +20,14 @@ class CorpusConfig:
     kind: str = "builtin"  # builtin | flickr8k | recordings
     root: str = ""  # dataset folder; for builtin, where scenes are rendered (default: <out>/builtin)
     splits: tuple[str, ...] = ("train", "dev")  # test is held back on purpose until the very end
-    limit: int = 0  # at most this many images per split (all their captions); 0 = all
-    seed: int = 0  # builtin scenes and the fallback Flickr8k split are drawn from this
-    builtin_images: tuple[int, int, int] = (1000, 200, 200)  # train/dev/test images of the built-in corpus
+    limit: int = ranged(0, "[0, inf)")  # at most this many images per split (all their captions); 0 = all
+    seed: int = ranged(0, "[0, 4294967295]")  # builtin scenes and the fallback Flickr8k split are drawn from this
+    # train/dev/test images of the built-in corpus
+    builtin_images: tuple[int, int, int] = ranged((1000, 200, 200), "[0, inf)")
     # Longer captions are skipped (0 = no cap): Flickr8k's longest of 35,000 is 38 words (median 11),
     # and 50 words take ~18 s at espeak's slowest drawn speed, inside speech.max_seconds. A
     # 4,000-word row would otherwise become 8 minutes of audio and a 12 MB shard.
-    max_caption_words: int = 50
+    max_caption_words: int = ranged(50, "[0, inf)")
 
 
 @dataclass
@@ -39,40 +44,43 @@ class SpeechConfig:
     variants: tuple[str, ...] = ("", "m1", "m3", "f1", "f2", "f4")  # espeak-ng voice variants ("" = none)
     # voices = ["all"] / variants = ["all"] expand, when the engine is built, to every English
     # espeak-ng voice / every `espeak-ng --voices=variant`: the widest spread without new packages.
-    speed: tuple[int, int] = (140, 190)  # words per minute, drawn uniformly per utterance
-    pitch: tuple[int, int] = (30, 70)  # espeak-ng pitch 0..99, drawn uniformly per utterance
+    # words per minute, drawn uniformly per utterance
+    speed: tuple[int, int] = ranged((140, 190), "[80, 450]", pair=True)
+    # espeak-ng pitch 0..99, drawn uniformly per utterance
+    pitch: tuple[int, int] = ranged((30, 70), "[0, 99]", pair=True)
     gtts_tlds: tuple[str, ...] = ("com", "co.uk", "com.au", "co.in", "ca", "ie")  # Google accents
     flite_voices: tuple[str, ...] = ("slt", "rms", "awb", "kal16")  # flite's built-in 16 kHz voices (kal is 8 kHz)
     pico_voices: tuple[str, ...] = ("en-US", "en-GB")  # Pico's English voices
     # RHVoice's English voices in Debian: US (bdl, clb, slt), Scottish (alan), Russian-accented (evgeniy-eng, lyubov)
     rhvoice_voices: tuple[str, ...] = ("alan", "bdl", "clb", "slt", "evgeniy-eng", "lyubov")
-    voices_per_caption: int = 1  # >1 speaks each caption with several different voices
+    voices_per_caption: int = ranged(1, "[1, inf)")  # >1 speaks each caption with several different voices
     # Leave voices out at prep time: substring patterns on a voice's label without speed/pitch
     # (e.g. "en-gb-scotland", "+f" against "espeak:en-gb-scotland+f2"). Train speaks only with
     # voice/variant pairs matching none, dev/test only with pairs matching one: a model is then
     # scored on voices it never heard. () = every split draws from every voice.
     holdout_voices: tuple[str, ...] = ()
-    seed: int = 0  # voice draws depend only on (seed, utterance id): order- and worker-independent
+    # voice draws depend only on (seed, utterance id): order- and worker-independent
+    seed: int = ranged(0, "[0, 4294967295]")
     cache_dir: str = ""  # synthesised audio cache; default ~/.cache/sonovis/speech
     # Longer audio, synthesised or recorded, is skipped (0 = no cap): espeak speaks Flickr8k at a
     # median 3.2 s and at most 8.7 s over 300 random captions; the longest caption in the slowest
     # voice and speed is 13.6 s. A 10-minute recording is a mistake, not a caption.
-    max_seconds: float = 20.0
+    max_seconds: float = ranged(20.0, "(0, inf)")
     # Audio whose loudest 25 ms frame is quieter than this (dBFS) is skipped as silent: espeak's
     # loudest frame is -15 to -7 dBFS (100 random captions), so -50 leaves 35 dB for quiet microphones.
-    silence_dbfs: float = -50.0
+    silence_dbfs: float = ranged(-50.0, "(-inf, 0]")
 
 
 @dataclass
 class FeatureConfig:
-    sample_rate: int = 16000  # every waveform is resampled to this before features
-    n_mfcc: int = 40
-    n_mels: int = 40  # mel filters behind the MFCC
-    win_ms: float = 25.0
-    hop_ms: float = 10.0  # 100 frames a second; the model subsamples further
+    sample_rate: int = ranged(16000, "[8000, 48000]")  # every waveform is resampled to this before features
+    n_mfcc: int = ranged(40, "[1, inf)", at_most="n_mels")
+    n_mels: int = ranged(40, "[1, inf)")  # mel filters behind the MFCC
+    win_ms: float = ranged(25.0, "(0, inf)")
+    hop_ms: float = ranged(10.0, "(0, inf)")  # 100 frames a second; the model subsamples further
     kind: str = "mfcc"  # mfcc | logmel (n_mels log filterbank energies, no DCT)
     backbone: str = "efficientnet_lite0"  # efficientnet_lite0 (offline weights) | resnet18 (torchvision download)
-    image_batch: int = 32  # images per backbone forward pass
+    image_batch: int = ranged(32, "[1, inf)")  # images per backbone forward pass
 
 
 @dataclass
@@ -81,60 +89,64 @@ class PrepareConfig:
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
-    shard_rows: int = 500  # utterances per Parquet shard: ~30 MB, and the unit of resumable work
-    num_cpus: int = 0  # parallel speech workers; 0 = every CPU of the cluster
+    shard_rows: int = ranged(500, "[1, inf)")  # utterances per Parquet shard: ~30 MB, and the unit of resumable work
+    num_cpus: int = ranged(0, "[0, inf)")  # parallel speech workers; 0 = every CPU of the cluster
 
 
 @dataclass
 class ModelConfig:
-    conv_channels: int = 128
-    conv_layers: int = 3  # each halves the frame rate: 100 Hz MFCC -> 12.5 Hz into the recurrent layer
+    conv_channels: int = ranged(128, "[1, inf)")
+    # each halves the frame rate: 100 Hz MFCC -> 12.5 Hz into the recurrent layer
+    conv_layers: int = ranged(3, "[0, inf)")
     rnn: str = "gru"  # gru | lstm | none (convolution only: fastest on one CPU)
-    hidden_size: int = 128  # per direction; with 3 conv layers, 2x faster per step than 256 over 2 layers, and better per CPU-minute
-    rnn_layers: int = 1
+    # per direction; with 3 conv layers, 2x faster per step than 256 over 2 layers, and better per CPU-minute
+    hidden_size: int = ranged(128, "[1, inf)")
+    rnn_layers: int = ranged(1, "[1, inf)")
     bidirectional: bool = True
     pooling: str = "attention"  # attention | mean; both ignore padded frames
-    dropout: float = 0.1
-    embed_dim: int = 256  # shared space; embeddings are L2-normalised
+    dropout: float = ranged(0.1, "[0, 1)")
+    embed_dim: int = ranged(256, "[1, inf)")  # shared space; embeddings are L2-normalised
     image_proj: str = "mlp"  # linear | mlp, over the frozen backbone's pooled vector
-    temperature: float = 0.07  # InfoNCE temperature (the plan's value); initial value when learnable
+    # InfoNCE temperature (the plan's value); initial value when learnable
+    temperature: float = ranged(0.07, "(0, inf)")
     learnable_temperature: bool = False  # CLAP: learn log(1/T), clamped to T >= 0.01
-    crop_frames: int = 0  # CLAP long audio: >0 fuses a global view with a random crop of this many frames
-    cmd_weight: float = 0.0  # cross-modal denoising loss weight (0 = off); training only
-    cmd_mask_ratio: float = 0.3  # fraction of MFCC frames masked for the denoising loss
+    # CLAP long audio: >0 fuses a global view with a random crop of this many frames
+    crop_frames: int = ranged(0, "[0, inf)")
+    cmd_weight: float = ranged(0.0, "[0, inf)")  # cross-modal denoising loss weight (0 = off); training only
+    cmd_mask_ratio: float = ranged(0.3, "[0, 1]")  # fraction of MFCC frames masked for the denoising loss
     # Voice pairs (0 = off): batches hold two renditions of each caption (two voices with
     # speech.voices_per_caption > 1, else two augmented copies) and a speech-speech InfoNCE of this
     # weight pulls them together: the same words must land in the same place whoever speaks them.
-    voice_pair_weight: float = 0.0
+    voice_pair_weight: float = ranged(0.0, "[0, inf)")
     # Voice adversary (0 = off; training only): a head learns to name each utterance's training
     # voice group from its embedding, and a gradient reversed and scaled by this weight trains the
     # encoder to make that impossible (domain-adversarial training, Ganin et al. 2016).
-    voice_adversary_weight: float = 0.0
+    voice_adversary_weight: float = ranged(0.0, "[0, inf)")
     pairs: tuple[str, ...] = ("speech-image",)  # MCN: any of speech-image, speech-text, text-image
-    text_dim: int = 256  # caption-text encoder width (only built when a pair involves text)
+    text_dim: int = ranged(256, "[1, inf)")  # caption-text encoder width (only built when a pair involves text)
     # Per-utterance mean/variance normalisation of the input, train and eval alike: removes
     # channel and level differences between voices. Off only to measure what it is worth.
     utterance_norm: bool = True
     # Keep only the first N MFCC (0 = all). Low quefrencies carry the vocal-tract envelope, the
     # words; the high ones carry pitch harmonics and synthesiser detail, which utterance_norm
     # would otherwise scale up to the same variance. MFCC only; 13 is the classic ASR choice.
-    n_cepstra: int = 0
+    n_cepstra: int = ranged(0, "[0, inf)")
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 20
-    batch_size: int = 32  # the plan searches {16, 32}; images in a batch are distinct
-    lr: float = 3e-4
-    weight_decay: float = 1e-4
-    seed: int = 0  # same seed, same data -> identical metrics
-    threads: int = 1  # torch threads; a trial owns exactly one CPU
+    epochs: int = ranged(20, "[1, inf)")
+    batch_size: int = ranged(32, "[2, inf)")  # the plan searches {16, 32}; images in a batch are distinct
+    lr: float = ranged(3e-4, "(0, inf)")
+    weight_decay: float = ranged(1e-4, "[0, inf)")
+    seed: int = ranged(0, "[0, 4294967295]")  # same seed, same data -> identical metrics
+    threads: int = ranged(1, "[1, inf)")  # torch threads; a trial owns exactly one CPU
     eval_split: str = "dev"
-    bucket_batches: int = 20  # length-sort pools of this many batches, so padding is small
+    bucket_batches: int = ranged(20, "[1, inf)")  # length-sort pools of this many batches, so padding is small
     # Train on the first N train images only (all their captions); 0 = all. Makes ablations and
     # strategy comparisons affordable on a big prepared corpus without preparing a smaller copy;
     # the eval split stays whole, so recalls stay on the same protocol.
-    limit_images: int = 0
+    limit_images: int = ranged(0, "[0, inf)")
     # Leave voices out at training time, on any prepared folder: train utterances whose voice
     # label contains a pattern (e.g. "en-gb-scotland", "+f") are dropped, and evaluation also
     # reports heldout_* / seen_* metrics over the eval split's matching / other utterances.
@@ -144,7 +156,7 @@ class TrainConfig:
     # itself is unchanged. An average along the path sits in a flatter region than the last step,
     # which carries over better to data unlike the training set (SWAD, Cha et al. 2021; here, TTS
     # engines never heard), and it damps the epoch-to-epoch noise of recall.
-    ema_decay: float = 0.0
+    ema_decay: float = ranged(0.0, "[0, 1)")
 
 
 @dataclass
@@ -152,18 +164,18 @@ class AugmentConfig:
     """Training-only feature augmentation (sonovis/augment.py); every switch defaults to off."""
 
     # SpecAugment time masks: spans of whole frames set to the utterance's mean frame.
-    time_masks: int = 0  # spans per utterance; 0 = off
-    time_mask_width: int = 20  # widest span in frames (0.2 s at 100 Hz: about a syllable)
+    time_masks: int = ranged(0, "[0, inf)")  # spans per utterance; 0 = off
+    time_mask_width: int = ranged(20, "[1, inf)")  # widest span in frames (0.2 s at 100 Hz: about a syllable)
     # SpecAugment frequency masks: whole mel bins set to their mean over the utterance.
-    freq_masks: int = 0  # bands per utterance; 0 = off. Needs n_mfcc == n_mels (an invertible DCT)
-    freq_mask_width: int = 6  # widest band in mel bins (of 40 by default)
-    speed: float = 0.0  # tempo factor drawn from [1 - speed, 1 + speed]; lengths change by 1/factor
-    vtlp: float = 0.0  # vocal-tract-length warp of the mel axis by a factor in [1 - vtlp, 1 + vtlp]
+    freq_masks: int = ranged(0, "[0, inf)")  # bands per utterance; 0 = off. Needs n_mfcc == n_mels (an invertible DCT)
+    freq_mask_width: int = ranged(6, "[1, inf)")  # widest band in mel bins (of 40 by default)
+    speed: float = ranged(0.0, "[0, 1)")  # tempo factor drawn from [1 - speed, 1 + speed]; lengths change by 1/factor
+    vtlp: float = ranged(0.0, "[0, 1)")  # vocal-tract-length warp of the mel axis by a factor in [1 - vtlp, 1 + vtlp]
     # Additive noise at an SNR drawn from [low, high] dB, in the mel power domain; () = off.
-    noise_snr_db: tuple[float, ...] = ()
+    noise_snr_db: tuple[float, ...] = ranged((), "(-inf, inf)", pair=True)
     # Random gain drawn from [-gain_db, +gain_db]. With model.utterance_norm on it is a no-op
     # on MFCC and log-mel (the per-utterance mean removes it); it matters with noise or norm off.
-    gain_db: float = 0.0
+    gain_db: float = ranged(0.0, "[0, inf)")
 
 
 @dataclass
@@ -177,30 +189,31 @@ class ExperimentConfig:
 
 @dataclass
 class SearchConfig:
-    trials: int = 50
-    max_epochs: int = 12  # ASHA's max_t, in epochs
-    grace_period: int = 2  # epochs every trial gets before ASHA may stop it
-    reduction_factor: int = 3
+    trials: int = ranged(50, "[1, inf)")
+    max_epochs: int = ranged(12, "[1, inf)")  # ASHA's max_t, in epochs
+    grace_period: int = ranged(2, "[1, inf)")  # epochs every trial gets before ASHA may stop it
+    reduction_factor: int = ranged(3, "[2, inf)")
     searcher: str = "tpe"  # tpe | random
     # Trials TPE samples at random before it models anything (Optuna's default, fine for 50 trials);
     # lower it when comparing TPE with random sampling at a dozen trials, or the two are the same.
-    startup_trials: int = 10
+    startup_trials: int = ranged(10, "[0, inf)")
     scheduler: str = "asha"  # asha | fifo (no early stopping)
-    reserved_cpus: int = 0  # CPUs per cluster left free of trials (e.g. for the driver)
-    max_failures: int = 3  # retries per trial after a crash or a lost node, from its last checkpoint
-    keep_checkpoints: int = 2  # best checkpoints kept per trial, by dev recall
-    seed: int = 0
+    reserved_cpus: int = ranged(0, "[0, inf)")  # CPUs per cluster left free of trials (e.g. for the driver)
+    # retries per trial after a crash or a lost node, from its last checkpoint; -1: no limit (Ray's convention)
+    max_failures: int = ranged(3, "[-1, inf)")
+    keep_checkpoints: int = ranged(2, "[1, inf)")  # best checkpoints kept per trial, by dev recall
+    seed: int = ranged(0, "[0, 4294967295]")
     storage_path: str = ""  # where Tune writes; on a cluster a path all nodes share, or an s3:// URI
     # Search space over ExperimentConfig fields: {"train.lr": {"loguniform": [1e-5, 1e-3]}, ...}
     space: dict[str, dict[str, list]] = field(default_factory=lambda: dict(DEFAULT_SPACE))
     # An earlier study (optuna.db, or its search folder) whose best trials run first: a subset's lessons.
     warm_start: str = ""
-    warm_start_trials: int = 4  # that many of its best, queued before TPE proposes anything
+    warm_start_trials: int = ranged(4, "[1, inf)")  # that many of its best, queued before TPE proposes anything
     # GiB each trial reserves (Ray's "memory" resource): a node offering less (join-worker.sh --memory,
     # the agent's `memory`) is never given a trial, so a small office PC is not pushed into swap while
     # its owner is away. It covers the trial's own process (torch, the model, optimizer state, a batch);
     # the prepared data sits in the node's object store, which Ray sizes separately. 0 reserves nothing.
-    trial_memory_gb: float = 1.0
+    trial_memory_gb: float = ranged(1.0, "[0, inf)")
 
 
 DEFAULT_SPACE: dict[str, dict[str, list]] = {
@@ -222,14 +235,14 @@ DEFAULT_SPACE: dict[str, dict[str, list]] = {
 class AblateConfig:
     """``sonovis ablate``: what each paper's idea is worth here, and what each search strategy costs."""
 
-    seeds: int = 3  # runs per arm: a difference smaller than the spread over seeds is no finding
-    epochs: int = 6  # every arm trains exactly this long (no early stopping): equal budgets
+    seeds: int = ranged(3, "[1, inf)")  # runs per arm: a difference smaller than the spread over seeds is no finding
+    epochs: int = ranged(6, "[1, inf)")  # every arm trains exactly this long (no early stopping): equal budgets
     # Arm -> overrides of flat ExperimentConfig keys on the base config; "baseline" is compared against.
     arms: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(DEFAULT_ARMS))
     # Strategies compared on the [search] space at equal trials: searcher+scheduler.
     strategies: tuple[str, ...] = ("tpe+asha", "random+asha", "tpe+fifo", "random+fifo")
     target_metric: str = "s2i_r10"  # the dev recall a strategy must reach ...
-    target: float = 25.0  # ... and its value: the project's quality bar (benchmarks/quality.py)
+    target: float = ranged(25.0, "[0, 100]")  # ... and its value: the project's quality bar (benchmarks/quality.py)
 
 
 DEFAULT_ARMS: dict[str, dict[str, Any]] = {

@@ -187,21 +187,67 @@ class Prepared:
         return 0 if grid is None else int(grid.shape[2])
 
 
+RERUN = "rerun `sonovis prepare` for this folder"
+
+
 def read_manifest(root: str | Path) -> dict[str, Any]:
+    """The folder's manifest, checked to hold what loading needs: the shard lists and the prepare config."""
     path = Path(root) / "manifest.json"
     if not path.exists():
         raise InputError(f"{path}: no manifest; run `sonovis prepare --out {root}` first")
-    return json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) else "truncated or not JSON"
+        raise InputError(f"{path}: unreadable manifest ({reason}); {RERUN}") from None
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise InputError(f"{path}: damaged manifest ({problem}); {RERUN}")
+    return manifest
+
+
+def _manifest_problem(manifest: Any) -> str:
+    """What is missing or malformed in a parsed manifest, or "" if loading can rely on it."""
+    if not isinstance(manifest, dict):
+        return "not a JSON object"
+    config, shards = manifest.get("config"), manifest.get("shards")
+    if not isinstance(config, dict):
+        return "no config"
+    missing = [k for k in ("corpus", "speech", "features") if not isinstance(config.get(k), dict)]
+    if missing:
+        return f"no config.{missing[0]}"
+    if not isinstance(shards, dict):
+        return "no shards"
+    for kind in ("images", "utterances"):
+        entries = shards.get(kind)
+        if not isinstance(entries, list):
+            return f"no shards.{kind} list"
+        for i, entry in enumerate(entries):
+            if not (isinstance(entry, dict) and isinstance(entry.get("path"), str)
+                    and isinstance(entry.get("sha256"), str)):
+                return f"shards.{kind}[{i}] lacks a path and sha256"
+            if Path(entry["path"]).is_absolute() or ".." in Path(entry["path"]).parts:
+                return f"shards.{kind}[{i}] path {entry['path']!r} leaves the folder"
+    return ""
 
 
 def _verified_tables(root: Path, entries: list[dict[str, Any]], columns: list[str]) -> pa.Table:
     tables = []
     for entry in entries:
         path = root / entry["path"]
-        if not path.exists() or file_sha256(path) != entry["sha256"]:
-            raise InputError(f"{path}: shard missing or corrupt (checksum differs from manifest); rerun prepare")
-        tables.append(pq.read_table(path, columns=columns))
-    return pa.concat_tables(tables) if tables else pa.table({c: [] for c in columns})
+        if not path.is_file():
+            raise InputError(f"{path}: shard missing; {RERUN}")
+        if file_sha256(path) != entry["sha256"]:
+            raise InputError(f"{path}: shard corrupt (its checksum differs from the manifest's); {RERUN}")
+        try:
+            tables.append(pq.read_table(path, columns=columns))
+        except (pa.ArrowException, OSError, KeyError) as err:  # checksum right but not a shard of this schema
+            reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+            raise InputError(f"{path}: not a prepared shard ({reason}); {RERUN}") from None
+    try:
+        return pa.concat_tables(tables) if tables else pa.table({c: [] for c in columns})
+    except pa.ArrowException:
+        raise InputError(f"{root}: shards of different schemas; {RERUN}") from None
 
 
 def load_prepared(root: str | Path, splits: tuple[str, ...] = ("train", "dev"), with_grid: bool = False) -> Prepared:
