@@ -82,7 +82,7 @@ def running_server(model: Path, data: Path, log: Path, *flags: str, env: dict | 
                 break
         else:
             pytest.fail(f"serve exited {process.wait()}: {log.read_text()[-2000:]}")
-        process.stdout.readline()  # the line about tokens or loopback
+        banner.append(process.stdout.readline())  # the line about tokens or loopback
         yield Server(process, f"http://127.0.0.1:{found.group(2)}", "".join(banner))
     finally:
         process.terminate()
