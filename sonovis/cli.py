@@ -135,6 +135,15 @@ def cmd_translate(args: argparse.Namespace) -> None:
         print(f"wrote {write_html(matches, _abs(args.html), query)}")
 
 
+def cmd_serve(args: argparse.Namespace) -> None:
+    import os
+
+    from sonovis.use.serve import TOKEN_ENV, serve
+
+    serve(_abs(args.checkpoint), _abs(args.data), split=args.split, host=args.host, port=args.port,
+          token=args.token or os.environ.get(TOKEN_ENV) or None, tts=args.tts)
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     if not Path(args.runs).is_dir():  # an empty folder is a search just started; a missing one is a typo
         raise InputError(f"{_abs(args.runs)}: no such runs folder (give the --out of `sonovis tune` or `sonovis ablate`)")
@@ -224,6 +233,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=5, help="how many images to show")
     p.add_argument("--split", default="dev", help="gallery: prepared split(s), e.g. dev or train,dev")
     p.add_argument("--html", help="also write a page with thumbnails and every caption")
+
+    p = verb("serve", cmd_serve, "a web page and a JSON API: say, upload or type a sentence, see its images",
+             config=False)
+    p.add_argument("checkpoint", help="model.pt, or the folder holding it (e.g. runs/best)")
+    p.add_argument("--data", required=True, help="the prepared folder the model was trained on")
+    p.add_argument("--split", default="dev", help="gallery: prepared split(s), e.g. dev or train,dev")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on; any but loopback needs a token")
+    p.add_argument("--port", type=int, default=8000, help="0: any free port (the one chosen is printed)")
+    p.add_argument("--token", help="required on a non-loopback --host (default: SONOVIS_SERVE_TOKEN)")
+    p.add_argument("--tts", choices=text_to_speech_names(), default="espeak", help="the voice for typed sentences")
 
     p = verb("report", cmd_report, "one self-contained HTML page about a search, finished or running",
              config=False)

@@ -62,4 +62,5 @@ def run_demo(out: Path, trials: int = 12, address: str | None = None, echo: Call
          ["best checkpoint", outcome.best_checkpoint], ["report", str(report)],
          ["minutes", (time.time() - started) / 60]],
         title="sonovis demo"))
+    echo(f"to try the best model in a browser: sonovis serve {outcome.best_checkpoint} --data {prepared}")
     return test
