@@ -37,7 +37,7 @@ from sonovis.data.shards import Prepared, read_manifest
 from sonovis.errors import ConfigError, InputError, SonovisError
 from sonovis.train.checkpoint import load_checkpoint
 from sonovis.train.trainer import Trainer
-from sonovis.use.translate import Gallery, Match, embed_utterance, load_gallery, model_file, synthesize
+from sonovis.use.translate import Gallery, Match, embed_utterance, load_gallery, model_file, nearest, synthesize
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # a 20 s recording is ~0.7 MB as WAV, ~40 kB as Opus
 MAX_SECONDS = 20.0
@@ -78,10 +78,7 @@ class Translator:
                    dict(zip(map(str, gallery.image_ids), map(str, gallery.image_paths))))
 
     def search(self, wave_: Waveform, name: str, k: int) -> list[Match]:
-        similarity = self.gallery.embeddings @ embed_utterance(self.trainer, wave_, self.features, name)
-        top = np.argsort(-similarity, kind="stable")[:k]
-        return [Match(rank=r + 1, image_id=str(self.gallery.image_ids[i]), image_path=str(self.gallery.image_paths[i]),
-                      similarity=float(similarity[i]), captions=self.gallery.captions[i]) for r, i in enumerate(top)]
+        return nearest(self.gallery, embed_utterance(self.trainer, wave_, self.features, name), k)
 
     def say(self, text: str) -> Waveform:
         return synthesize(text, self.tts, self.manifest)

@@ -78,7 +78,12 @@ def translate(checkpoint: str | Path, data_path: str | Path, audio: Path | None 
     else:
         wave, name = synthesize(say, tts, manifest), f"--say {say!r}"
     features = from_dict(FeatureConfig, manifest["config"]["features"], where="manifest features")
-    similarity = gallery.embeddings @ embed_utterance(trainer, wave, features, name)
+    return nearest(gallery, embed_utterance(trainer, wave, features, name), k)
+
+
+def nearest(gallery: Gallery, query: np.ndarray, k: int) -> list[Match]:
+    """The ``k`` gallery images most similar to one embedded query, best first (ties by gallery order)."""
+    similarity = gallery.embeddings @ query
     top = np.argsort(-similarity, kind="stable")[:k]
     return [Match(rank=r + 1, image_id=str(gallery.image_ids[i]), image_path=str(gallery.image_paths[i]),
                   similarity=float(similarity[i]), captions=gallery.captions[i]) for r, i in enumerate(top)]

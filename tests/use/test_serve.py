@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import uuid
-import wave
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
