@@ -5,8 +5,9 @@ dashboard agent, the runtime-env agent, the metrics exporter) listen on 127.0.0.
 when the node's IP is 127.0.0.1, and on every interface otherwise; but ``ray.init`` turns
 a loopback ``_node_ip_address`` into the machine's LAN address unless
 ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` is false (Ray's switch for single-machine Ray on
-Windows and macOS). So a local Ray is started with that switch off, for Ray's own
-processes only. tests/search/test_sockets.py checks the sockets, not these flags.
+Windows and macOS). So a local Ray is started with that switch off (and Ray's usage
+statistics off), for Ray's own processes only; a cluster address on 127.0.0.1 is joined
+there too. tests/search/test_sockets.py checks the sockets, not these flags.
 
 Token authentication (Ray >= 2.52, on for a new local cluster unless ``RAY_AUTH_MODE``
 says otherwise) guards whatever listens; we warn when it is off. The token file is kept
@@ -26,6 +27,7 @@ import ray
 
 LOOPBACK = "127.0.0.1"
 _SINGLE_MACHINE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # false: Ray keeps a loopback node IP as it is
+_USAGE_STATS = "RAY_USAGE_STATS_ENABLED"
 
 
 def connect(address: str | None = None, num_cpus: int | None = None, dashboard: bool = True) -> None:
@@ -40,7 +42,9 @@ def connect(address: str | None = None, num_cpus: int | None = None, dashboard: 
     else:
         private_token(create=not address)
     if address:
-        ray.init(address=address, log_to_driver=True)
+        host = address.removeprefix("ray://").rsplit(":", 1)[0].strip("[]")
+        with _loopback_node() if host in ("127.0.0.1", "localhost", "::1") else contextlib.nullcontext():
+            ray.init(address=address, log_to_driver=True)  # a head on 127.0.0.1 is reached there, not on the LAN
     else:
         with _loopback_node():
             ray.init(
@@ -71,8 +75,11 @@ def private_token(create: bool) -> Path | None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(32))
-    if path.exists() and path.stat().st_mode & 0o077:
-        path.chmod(0o600)
+    try:
+        if path.exists() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+    except OSError as err:  # someone else's file: say so, Ray decides whether it may use it
+        print(f"warning: {path} stays readable by others: {err}", flush=True)
     return path if path.exists() else None
 
 
@@ -81,17 +88,20 @@ def _loopback_node():
     """While Ray starts its processes, a loopback node IP stays loopback (see the module's docstring)."""
     from ray._private import ray_constants
 
-    saved_env, saved_flag = os.environ.get(_SINGLE_MACHINE), ray_constants.ENABLE_RAY_CLUSTER
+    saved = {name: os.environ.get(name) for name in (_SINGLE_MACHINE, _USAGE_STATS)}
+    saved_flag = ray_constants.ENABLE_RAY_CLUSTER
     os.environ[_SINGLE_MACHINE] = "0"  # Ray's processes, started now, inherit it
+    os.environ.setdefault(_USAGE_STATS, "0")  # and do not report usage to Ray's makers
     ray_constants.ENABLE_RAY_CLUSTER = False  # this process read it when it imported ray
     try:
         yield
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = saved_flag
-        if saved_env is None:
-            os.environ.pop(_SINGLE_MACHINE, None)
-        else:
-            os.environ[_SINGLE_MACHINE] = saved_env
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def cluster_cpus() -> int:

@@ -120,6 +120,11 @@ def test_start_head_listens_as_the_readme_says(ray_head) -> None:
     finally:
         _api(url, token, f"/api/jobs/{job}/stop", {})
     print(ports.markdown(rows))
+    driver = subprocess.run(  # a driver outside the job API reaches the head on 127.0.0.1, not on the LAN address
+        [sys.executable, "-c", "import ray; from sonovis.runtime import connect; connect(); "
+                               "print('CPUS', ray.cluster_resources()['CPU'])"],
+        env={**env, "RAY_ADDRESS": ray_head.gcs, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
+    assert "CPUS 2.0" in driver.stdout, driver.stdout[-2000:] + driver.stderr[-3000:]
     assert all(address == "127.0.0.1" for _, _, address, _, _ in rows), rows
     assert all(token == "yes" for *_, token in rows), rows
     assert set(rows) == _readme_table(), "cluster/README.md's port table is not what listens: " \
@@ -185,6 +190,10 @@ def test_leave_worker_stops_its_node_and_no_other_ray(ray_head) -> None:
             time.sleep(2)
         worker_ports = ports.table(worker_dir)  # join-worker.sh on 127.0.0.1 listens on loopback only, too
         assert worker_ports and all(row[2] == "127.0.0.1" and row[4] == "yes" for row in worker_ports), worker_ports
+        kinds = {row[0] for row in worker_ports}
+        head_only = {"GCS (cluster control)", "dashboard + job API", "Ray client server (unused by sonovis)"}
+        assert kinds <= {row[0] for row in _readme_table()} - head_only, worker_ports  # as README says
+        assert {"raylet: node manager", "raylet: object manager", "runtime-env agent"} <= kinds, worker_ports
         worker_pids = {p.pid for p in node.processes(worker_dir)}
         other_procs, head_procs = node.processes(other_dir), node.processes(ray_head.temp_dir)
         assert worker_pids and other_procs and head_procs
