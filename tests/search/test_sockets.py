@@ -167,14 +167,14 @@ def _nodes(url: str, token: str) -> dict[str, str]:
     return {n["node_id"]: n["state"] for n in listed["data"]["result"]["result"]}
 
 
-def test_leave_worker_stops_its_node_and_no_other_ray(ray_head) -> None:
+def test_leave_worker_stops_its_node_and_no_other_ray(ray_head, tmp_path: Path) -> None:
     url, env = ray_head
     token = Path(env["RAY_AUTH_TOKEN_PATH"]).read_text()
     worker_dir = Path(tempfile.mkdtemp(prefix="sv-w-", dir="/tmp"))
     other_dir = Path(tempfile.mkdtemp(prefix="sv-o-", dir="/tmp"))
     other = None
     try:
-        other = _start_other_ray(other_dir, other_dir.parent / f"{other_dir.name}.log")
+        other = _start_other_ray(other_dir, tmp_path / "other-ray.log")
         for _ in range(4):
             joined = subprocess.run([str(REPO / "cluster" / "join-worker.sh"), "--address", ray_head.gcs, "--num-cpus",
                                      "1", "--temp-dir", str(worker_dir)], env=env, capture_output=True, text=True,
