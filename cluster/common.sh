@@ -8,6 +8,17 @@ else
 fi
 export RAY_AUTH_MODE=token
 export RAY_AUTH_TOKEN_PATH=${RAY_AUTH_TOKEN_PATH:-$HOME/.ray/auth_token}
+# Ray's metrics exporter answers /metrics to anyone, on every interface of a LAN node: off
+# (sonovis reads its metrics from Tune's results, not from Prometheus).
+export RAY_enable_metrics_collection=0
+
+priority=()  # a command prefix for Ray's processes, e.g. (nice -n 19): every trial inherits it
+ray_start() {  # `ray start "$@"` in place of this shell, a loopback --node-ip-address kept loopback (cluster/node.py)
+  exec "${priority[@]}" "$PY" "$repo/cluster/node.py" start "$@" --disable-usage-stats
+}
+# A worker's Ray lives in a folder of its own, so that leave-worker.sh can tell its processes
+# from any other Ray on the machine (Ray's Unix sockets must fit in 107 bytes: keep it short).
+WORKER_TEMP_DIR=${SONOVIS_RAY_TEMP_DIR:-$HOME/.cache/sonovis/ray}
 
 ensure_token() {  # a random 256-bit token, readable only by its owner
   if [ ! -s "$RAY_AUTH_TOKEN_PATH" ]; then

@@ -80,11 +80,37 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class RayHead(tuple):
+    """(dashboard URL, environment with the token); also .gcs (127.0.0.1:port) and .temp_dir."""
+
+    gcs: str
+    temp_dir: Path
+
+
+def stop_ray_in(temp_dir: Path) -> None:
+    """Kill every process of the Ray started with --temp-dir ``temp_dir`` (only ours: never `ray stop`)."""
+    import sys
+
+    import psutil
+
+    sys.path.insert(0, str(REPO / "cluster"))
+    import node
+
+    procs = node.processes(temp_dir)
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=15)
+
+
 @pytest.fixture
 def ray_head(tmp_path: Path, ray_temp_dir: Path):
-    """A separate cluster started by cluster/start-head.sh (token auth), ready to accept jobs.
+    """A separate cluster started by cluster/start-head.sh (token auth, 127.0.0.1), ready to accept jobs.
 
-    Yields (dashboard URL, environment with the token) and stops the head afterwards.
+    Yields (dashboard URL, environment with the token) and stops the head afterwards. A busy
+    machine can make Ray give up on its own start (its agents have 15 s): then it is tried again.
     """
     import signal
     import subprocess
@@ -92,25 +118,40 @@ def ray_head(tmp_path: Path, ray_temp_dir: Path):
     import time
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env.update(RAY_AUTH_TOKEN_PATH=str(tmp_path / "token" / "auth_token"), RAY_AUTH_MODE="token")
-    dash = free_port()
-    head = subprocess.Popen([str(REPO / "cluster" / "start-head.sh"), "--port", str(free_port()), "--dashboard-port",
-                             str(dash), "--agent-port", str(free_port()), "--num-cpus", "2", "--temp-dir", str(ray_temp_dir),
-                             "--block"],
-                            env=env, start_new_session=True, stdout=open(tmp_path / "head.log", "w"),
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{dash}"
+    env.update(RAY_AUTH_TOKEN_PATH=str(tmp_path / "token" / "auth_token"), RAY_AUTH_MODE="token",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
     ray = str(Path(sys.executable).parent / "ray")
+    head = None
     try:
-        deadline = time.time() + 180
-        while True:  # the job agent comes up after the dashboard: wait until a job really runs
-            probe = subprocess.run([ray, "job", "submit", "--address", url, "--", "true"], env=env,
-                                   capture_output=True, text=True)
-            if probe.returncode == 0:
+        for attempt in range(3):
+            port, dash = free_port(), free_port()
+            log = tmp_path / f"head-{attempt}.log"
+            head = subprocess.Popen([str(REPO / "cluster" / "start-head.sh"), "--port", str(port), "--dashboard-port",
+                                     str(dash), "--agent-port", str(free_port()), "--client-port", str(free_port()),
+                                     "--num-cpus", "2", "--temp-dir", str(ray_temp_dir), "--block"],
+                                    env=env, start_new_session=True, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+            url = f"http://127.0.0.1:{dash}"
+            deadline = time.time() + 240
+            while head.poll() is None:  # the job agent comes up after the dashboard: wait until a job really runs
+                probe = subprocess.run([ray, "job", "submit", "--address", url, "--", "true"], env=env,
+                                       capture_output=True, text=True)
+                if probe.returncode == 0:
+                    break
+                assert time.time() < deadline, log.read_text()[-3000:] + probe.stderr[-2000:]
+                time.sleep(2)
+            if head.poll() is None:
                 break
-            assert time.time() < deadline, (tmp_path / "head.log").read_text()[-3000:] + probe.stderr[-2000:]
-            time.sleep(2)
-        yield url, env
+            stop_ray_in(ray_temp_dir)
+        else:
+            raise AssertionError("start-head.sh failed 3 times:\n" + log.read_text()[-3000:])
+        ready = RayHead((url, env))
+        ready.gcs, ready.temp_dir = f"127.0.0.1:{port}", ray_temp_dir
+        yield ready
     finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        head.wait(timeout=90)
+        if head is not None and head.poll() is None:
+            os.killpg(head.pid, signal.SIGTERM)
+            try:
+                head.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                os.killpg(head.pid, signal.SIGKILL)
+        stop_ray_in(ray_temp_dir)
