@@ -5,7 +5,7 @@ what differs between voices and recordings (tempo, vocal-tract length, noise, le
 SpecAugment's masks, on the prepared frames, without re-synthesising anything.
 
 Frequency-domain work happens on the log-mel spectrum the features came from
-(``sonovis.features``): MFCC are torchaudio's ``10·log10`` mel power (dB) times an
+(``sonovis.data.features``): MFCC are torchaudio's ``10·log10`` mel power (dB) times an
 orthonormal DCT-II, so with ``n_mfcc == n_mels`` the DCT is square and its transpose inverts
 it exactly; log-mel features are ``ln(mel power + 1e-6)``. Every draw uses torch's global
 RNG, which the Trainer seeds and checkpoints, so a run is repeatable for its seed. Batches

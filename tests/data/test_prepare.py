@@ -130,8 +130,8 @@ def test_corrupt_shard_is_refused_then_redone(prepared_builtin: Path, tmp_path: 
 KILL_SCRIPT = """
 import sys
 from sonovis.config import CorpusConfig, PrepareConfig, SpeechConfig
-from sonovis.prepare import prepare
-from sonovis.ray_runtime import connect
+from sonovis.data.prepare import prepare
+from sonovis.runtime import connect
 connect(num_cpus=1, dashboard=False)
 prepare(PrepareConfig(out=sys.argv[1], shard_rows=20, corpus=CorpusConfig(kind="builtin", builtin_images=(40, 0, 0),
         splits=("train",), seed=7), speech=SpeechConfig(cache_dir=sys.argv[2])))

@@ -59,7 +59,7 @@ from pathlib import Path
 import ray
 from ray.cluster_utils import Cluster
 from sonovis.config import ExperimentConfig, ModelConfig, SearchConfig, TrainConfig
-from sonovis.search import run_search
+from sonovis.search.tuner import run_search
 
 prepared, runs = sys.argv[1], Path(sys.argv[2])
 cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})

@@ -66,7 +66,7 @@ from pathlib import Path
 import ray
 from sonovis.config import ExperimentConfig, ModelConfig, SearchConfig, TrainConfig
 from sonovis.runtime import connect
-from sonovis.search import run_search
+from sonovis.search.tuner import run_search
 
 prepared, runs, address = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 connect(address)
