@@ -109,8 +109,9 @@ def test_strategy_comparison_accounts_trial_epochs_of_the_trials(strategies: tup
     assert any(saved["table"]["title"] in line for line in lines)  # the table was printed
 
 
-def test_ablate_refuses_a_bad_setup_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    common = ["ablate", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "out")]
+def test_ablate_refuses_a_bad_setup_before_any_work(prepared_builtin: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    common = ["ablate", "--data", str(prepared_builtin), "--out", str(tmp_path / "out")]
     assert main([*common, "--set", 'ablate.arms={cmd = {"model.cmd_weight" = 0.5}}']) == 2
     assert main([*common, "--set", 'ablate.arms={baseline = {}, long = {"train.epochs" = 9}}']) == 2
     assert main([*common, "--strategies", "--set", 'ablate.strategies=["tpe+hyperband"]']) == 2
