@@ -20,7 +20,7 @@ from sonovis.data.audio import Waveform
 from sonovis.data.shards import Prepared
 from sonovis.use.serve import wav_bytes
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's (scripts/system-packages.sh test); Playwright never downloads one
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # Debian's (scripts/system-packages.sh test); never downloaded
 SCREENSHOT_ENV = "SONOVIS_SCREENSHOT"  # e.g. SONOVIS_SCREENSHOT=docs/serve-page.png
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream",
                 "--use-fake-device-for-media-stream", "--disable-background-networking", "--disable-component-update",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ from sonovis.search.tuner import EXPERIMENT, run_search
 from sonovis.train.evaluate import evaluate_checkpoint
 from sonovis.use.report import MIN_IMPORTANCE_TRIALS, read_trials, write_report
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # Ubuntu: CHROMIUM=/snap/bin/chromium
 SECTIONS = ("leaderboard", "curves", "importance", "parameters", "timeline", "best", "examples")
 BASE = ExperimentConfig(model=ModelConfig(hidden_size=64, conv_channels=64, embed_dim=64),
                         train=TrainConfig(batch_size=32))
