@@ -40,6 +40,8 @@ from sonovis.train.trainer import Trainer
 from sonovis.use.translate import Gallery, Match, embed_utterance, load_gallery, model_file, nearest, synthesize
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # a 20 s recording is ~0.7 MB as WAV, ~40 kB as Opus
+DRAIN_BYTES = 4 * MAX_BODY_BYTES  # read and dropped before a 413, so the client is reading when we close
+DRAIN_SECONDS = 5.0
 MAX_SECONDS = 20.0
 MAX_TEXT_CHARS = 300
 MAX_K = 50
@@ -162,12 +164,28 @@ class BodyLimit:
                 await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: dict, receive: Callable, send: Callable) -> None:
+        await _drain(receive)
         detail = f"request body over {self.limit // (1024 * 1024)} MB (or a bad Content-Length)"
         await JSONResponse({"detail": detail}, status_code=413, headers={"Connection": "close"})(scope, receive, send)
 
 
 class _TooLarge(Exception):
     pass
+
+
+async def _drain(receive: Callable) -> None:
+    """Read what the client is still sending, within a byte and time budget, before answering 413.
+
+    Closing a socket with unread bytes makes the kernel send a reset, which can destroy the 413 before
+    the client reads it (nginx's "lingering close" solves the same); past the budget the client loses it.
+    """
+    drained = 0
+    with anyio.move_on_after(DRAIN_SECONDS):
+        while drained < DRAIN_BYTES:
+            message = await receive()
+            drained += len(message.get("body", b""))
+            if message["type"] != "http.request" or not message.get("more_body"):
+                return
 
 
 class TokenGate:
