@@ -25,20 +25,31 @@ class Waveform:
         return len(self.samples) / self.sample_rate
 
 
-def decode_audio(source: str | Path | BinaryIO, name: str) -> Waveform:
-    """Decode any ffmpeg-readable audio (wav, mp3, flac, ...) to mono; ``name`` goes in errors."""
-    import torchaudio  # here: only recordings and gTTS decode through ffmpeg, and its import costs a second
+def decode_audio(source: str | Path | BinaryIO, name: str, max_seconds: float | None = None) -> Waveform:
+    """Decode any ffmpeg-readable audio (wav, mp3, flac, opus, ...) to mono; ``name`` goes in errors.
+
+    With ``max_seconds``, only that much (and a little more, to know it goes on) is decoded, so a few
+    megabytes of low-bitrate Opus that hold hours of sound cannot fill memory before being refused.
+    """
+    from torchcodec.decoders import AudioDecoder  # here: only recordings, uploads and gTTS decode through ffmpeg
 
     try:
-        samples, sample_rate = torchaudio.load(source)
+        decoder = AudioDecoder(source)
+        stop = None if max_seconds is None else max_seconds + 1.0
+        samples = decoder.get_samples_played_in_range(0.0, stop)
     except (RuntimeError, ValueError) as err:
         first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
         reason = re.sub(r"^.*\.cpp:\d+,\s*", "", first_line).replace(str(name), "").strip(" :")
         raise InputError(f"{name}: cannot read audio ({reason})") from None
-    if samples.numel() == 0:
+    if samples.data.numel() == 0:
         raise InputError(f"{name}: no audio samples")
-    mono = samples.mean(dim=0).numpy().astype(np.float32, copy=False)
-    return Waveform(samples=mono, sample_rate=int(sample_rate))
+    mono = samples.data.mean(dim=0).numpy().astype(np.float32, copy=False)
+    wave_ = Waveform(samples=mono, sample_rate=int(samples.sample_rate))
+    if max_seconds is not None and wave_.duration > max_seconds:
+        length = decoder.metadata.duration_seconds_from_header
+        said = f"{length:.1f} s" if length else f"over {max_seconds:.0f} s"
+        raise InputError(f"{name}: {said} of audio; at most {max_seconds:.0f} s")
+    return wave_
 
 
 def load_audio(path: str | Path) -> Waveform:
@@ -56,9 +67,7 @@ def header_seconds(path: str | Path) -> float | None:
 
     Lets a 10-hour recording be refused before its samples fill memory.
     """
-    from torchcodec.decoders import (
-        AudioDecoder,  # here for the same reason as torchaudio above
-    )
+    from torchcodec.decoders import AudioDecoder  # here for the same reason as in decode_audio
 
     try:
         return AudioDecoder(str(path)).metadata.duration_seconds_from_header

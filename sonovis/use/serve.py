@@ -106,10 +106,7 @@ def wav_data_uri(wave_: Waveform) -> str:
 def _decode_upload(data: bytes, name: str) -> Waveform:
     if not data:
         raise InputError(f"{name}: empty file, no audio")
-    wave_ = decode_audio(io.BytesIO(data), name)
-    if wave_.duration > MAX_SECONDS:
-        raise InputError(f"{name}: {wave_.duration:.1f} s of audio; at most {MAX_SECONDS:.0f} s")
-    return wave_
+    return decode_audio(io.BytesIO(data), name, max_seconds=MAX_SECONDS)
 
 
 def _check_text(text: object) -> str:

@@ -8,6 +8,7 @@ import json
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -410,6 +411,37 @@ def test_load_audio_errors_name_the_file(tmp_path):
         load_audio(empty)
     with pytest.raises(InputError, match="not found"):
         load_audio(tmp_path / "missing.mp3")
+
+
+HOUR_IN_MEMORY = """
+import io, resource, sys
+from sonovis.data.audio import decode_audio
+from sonovis.errors import InputError
+data = open(sys.argv[1], "rb").read()
+peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+decode_audio(io.BytesIO(data[:1000]), "warm-up", max_seconds=1)  # imports and ffmpeg's own buffers
+before = peak()
+try:
+    decode_audio(io.BytesIO(data), "long.webm", max_seconds=20)
+except InputError as err:
+    print("REFUSED", err)
+capped = peak()
+hour = decode_audio(io.BytesIO(data), "long.webm")
+print("MIB", capped - before, peak() - capped, hour.duration)
+"""
+
+
+def test_an_hour_of_opus_in_3_mb_is_refused_after_decoding_only_its_first_seconds(tmp_path):
+    long = tmp_path / "long.webm"  # header without a duration, as a browser's MediaRecorder writes it
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=300:duration=3600",
+                    "-c:a", "libopus", "-b:a", "6k", str(long)], check=True)
+    assert long.stat().st_size < 4 * 2**20
+    out = subprocess.run([sys.executable, "-c", HOUR_IN_MEMORY, str(long)], capture_output=True, text=True,
+                         check=True).stdout
+    assert "REFUSED long.webm: over 20 s of audio; at most 20 s" in out
+    capped_mib, whole_mib, seconds = (float(x) for x in out.split("MIB ", 1)[1].split())
+    assert seconds == pytest.approx(3600, abs=1)
+    assert whole_mib > 600 and capped_mib < whole_mib / 20  # 3600 s x 48 kHz float32 is 659 MiB
 
 
 def test_recordings_engine_returns_the_file_and_bypasses_the_cache(rows, tmp_path):
