@@ -11,6 +11,9 @@ export RAY_AUTH_TOKEN_PATH=${RAY_AUTH_TOKEN_PATH:-$HOME/.ray/auth_token}
 # Ray's metrics exporter answers /metrics to anyone, on every interface of a LAN node: off
 # (sonovis reads its metrics from Tune's results, not from Prometheus).
 export RAY_enable_metrics_collection=0
+# The dashboard's and the autoscaler's own Prometheus exporters have no switch in Ray 2.60 and
+# bind every interface of a LAN head: an impossible port makes both fail to start (one logged error).
+export DASHBOARD_METRIC_PORT=-1 AUTOSCALER_METRIC_PORT=-1
 
 priority=()  # a command prefix for Ray's processes, e.g. (nice -n 19): every trial inherits it
 ray_start() {  # `ray start "$@"` in place of this shell, a loopback --node-ip-address kept loopback (cluster/node.py)

@@ -158,6 +158,12 @@ def _stop(procs: list[psutil.Process], sig: int, wait: float) -> list[psutil.Pro
     return alive
 
 
+def kill(temp_dir: Path) -> None:
+    """SIGKILL every process of the node started with --temp-dir ``temp_dir``, no drain (tests clean up with it)."""
+    procs = processes(temp_dir)
+    _stop(procs, signal.SIGKILL, 15)
+
+
 def leave(temp_dir: Path, grace: int) -> int:
     procs = processes(temp_dir)
     if not procs:

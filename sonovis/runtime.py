@@ -28,6 +28,9 @@ import ray
 LOOPBACK = "127.0.0.1"
 _SINGLE_MACHINE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # false: Ray keeps a loopback node IP as it is
 _USAGE_STATS = "RAY_USAGE_STATS_ENABLED"
+# The dashboard's and autoscaler's Prometheus exporters answer /metrics to anyone and have no switch
+# in Ray 2.60: an impossible port makes both fail to start (cluster/common.sh does the same).
+_NO_EXPORTERS = {"DASHBOARD_METRIC_PORT": "-1", "AUTOSCALER_METRIC_PORT": "-1"}
 
 
 def connect(address: str | None = None, num_cpus: int | None = None, dashboard: bool = True) -> None:
@@ -88,10 +91,11 @@ def _loopback_node():
     """While Ray starts its processes, a loopback node IP stays loopback (see the module's docstring)."""
     from ray._private import ray_constants
 
-    saved = {name: os.environ.get(name) for name in (_SINGLE_MACHINE, _USAGE_STATS)}
+    saved = {name: os.environ.get(name) for name in (_SINGLE_MACHINE, _USAGE_STATS, *_NO_EXPORTERS)}
     saved_flag = ray_constants.ENABLE_RAY_CLUSTER
     os.environ[_SINGLE_MACHINE] = "0"  # Ray's processes, started now, inherit it
     os.environ.setdefault(_USAGE_STATS, "0")  # and do not report usage to Ray's makers
+    os.environ.update(_NO_EXPORTERS)
     ray_constants.ENABLE_RAY_CLUSTER = False  # this process read it when it imported ray
     try:
         yield

@@ -15,7 +15,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -148,18 +147,8 @@ def _start_other_ray(temp_dir: Path, log: Path) -> subprocess.Popen:
             time.sleep(1)
         if other.poll() is None:
             return other
-        _kill_ray_in(temp_dir)  # Ray gave up on its own start (a busy machine): again
+        node.kill(temp_dir)  # Ray gave up on its own start (a busy machine): again
     raise AssertionError(log.read_text()[-3000:])
-
-
-def _kill_ray_in(temp_dir: Path) -> None:
-    procs = node.processes(temp_dir)
-    for p in procs:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(procs, timeout=15)
 
 
 def _nodes(url: str, token: str) -> dict[str, str]:
@@ -181,7 +170,7 @@ def test_leave_worker_stops_its_node_and_no_other_ray(ray_head, tmp_path: Path) 
                                     timeout=600)
             if joined.returncode == 0:
                 break
-            _kill_ray_in(worker_dir)  # Ray gave up on its own start (a busy machine): again
+            node.kill(worker_dir)  # Ray gave up on its own start (a busy machine): again
         assert joined.returncode == 0, joined.stdout[-2000:] + joined.stderr[-3000:]
         joined_node = json.loads((worker_dir / "sonovis-node.json").read_text())
         deadline = time.time() + 120
@@ -211,12 +200,9 @@ def test_leave_worker_stops_its_node_and_no_other_ray(ray_head, tmp_path: Path) 
             assert time.time() < deadline, _nodes(url, token)
             time.sleep(2)
     finally:
-        if other is not None and other.poll() is None:
-            os.killpg(other.pid, signal.SIGTERM)
-            try:
-                other.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(other.pid, signal.SIGKILL)
+        if other is not None:
+            other.kill()  # its `ray start --block`; node.kill below ends the Ray it started
+            other.wait()
         for temp_dir in (worker_dir, other_dir):
-            _kill_ray_in(temp_dir)
+            node.kill(temp_dir)
             subprocess.run(["rm", "-rf", str(temp_dir)], check=False)
