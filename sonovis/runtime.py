@@ -44,6 +44,8 @@ def connect(address: str | None = None, num_cpus: int | None = None, dashboard: 
               "and its job API runs arbitrary code", flush=True)
     else:
         private_token(create=not address)
+        if address and "RAY_AUTH_MODE" not in os.environ:
+            _join_with_token()
     if address:
         host = address.removeprefix("ray://").rsplit(":", 1)[0].strip("[]")
         with _loopback_node() if host in ("127.0.0.1", "localhost", "::1") else contextlib.nullcontext():
@@ -61,6 +63,18 @@ def connect(address: str | None = None, num_cpus: int | None = None, dashboard: 
             )
     if mode == "token":
         private_token(create=False)  # Ray may have written it itself, with the umask's mode
+
+
+def _join_with_token() -> None:
+    """Send the token when joining a cluster even if ``RAY_AUTH_MODE`` is unset.
+
+    Ray turns token auth on by itself only for a local cluster it starts; joining an explicit
+    address with the mode unset it sends no token, and every sonovis cluster requires one. The
+    mode is cached in Ray's config when ray is imported, so Ray's own switch refreshes it.
+    """
+    from ray._private.authentication.authentication_token_setup import _enable_token_auth
+
+    _enable_token_auth()
 
 
 def token_path() -> Path:
