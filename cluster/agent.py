@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -202,9 +203,19 @@ def processes() -> dict[int, tuple[int, bool]]:
     return table
 
 
-def foreign_jiffies() -> int:
-    """CPU time used so far by live processes other than Ray's and this agent."""
-    return sum(j for pid, (j, ours) in processes().items() if not ours and pid != os.getpid())
+def foreign_jiffies(now: dict[int, tuple[int, bool]], before: dict[int, tuple[int, bool]]) -> int:
+    """CPU time processes other than Ray's and this agent used between two ``processes()`` readings.
+
+    Per process: a long-lived Ray worker that stops looking like Ray (renamed as it exits) adds only
+    what it used since the last reading, not its whole life; a new process (or a reused pid) adds all.
+    """
+    used = 0
+    for pid, (jiffies, ours) in now.items():
+        if ours or pid == os.getpid():
+            continue
+        earlier = before.get(pid, (0, False))[0]
+        used += jiffies - earlier if jiffies >= earlier else jiffies
+    return used
 
 
 def machine_totals() -> tuple[int, int]:
@@ -220,13 +231,14 @@ def machine_totals() -> tuple[int, int]:
 class Agent:
     policy: Policy
     state: State = field(default_factory=lambda: State(idle_s=0.0, foreign_load=0.0))
-    last: tuple[float, int] | None = None  # (time, foreign jiffies) at the previous poll
+    last: tuple[float, dict[int, tuple[int, bool]]] | None = None  # (time, processes()) at the previous poll
 
     def measure(self) -> None:
-        now, jiffies = time.time(), foreign_jiffies()
+        now, table = time.time(), processes()
         if self.last:
-            self.state.foreign_load = (jiffies - self.last[1]) / os.sysconf("SC_CLK_TCK") / max(now - self.last[0], 1e-3)
-        self.last = (now, jiffies)
+            used = foreign_jiffies(table, self.last[1]) / os.sysconf("SC_CLK_TCK")
+            self.state.foreign_load = used / max(now - self.last[0], 1e-3)
+        self.last = (now, table)
         self.state.idle_s = idle_seconds(self.policy, now)
 
     def step(self) -> Action:
@@ -261,7 +273,9 @@ class Agent:
                               capture_output=True, text=True)
         self.state.joined_at, self.state.out_since = None, time.time()
         status = "" if proc.returncode == 0 else f", leave-worker.sh exit {proc.returncode}"
-        log(f"left in {time.time() - t0:.1f} s{status}")
+        freed = re.search(r"CPUs free ([\d.]+) s", proc.stdout)
+        cpus = f", trials' CPUs free after {freed.group(1)} s" if freed else ""
+        log(f"left in {time.time() - t0:.1f} s{cpus}{status}")
 
 
 def log(message: str) -> None:

@@ -120,17 +120,27 @@ def record(temp_dir: Path) -> None:
     (Path(temp_dir).expanduser() / "sonovis-node.json").write_text(json.dumps(info, indent=1) + "\n")
 
 
-def _busy(procs: list[psutil.Process]) -> list[str]:
-    """Names of this node's workers that run something (trials are ray::ImplicitFunc…)."""
-    names = []
+def _busy(procs: list[psutil.Process]) -> list[psutil.Process]:
+    """This node's workers that run something (trials are ray::ImplicitFunc…), not agents or idle ones."""
+    busy = []
     for p in procs:
         try:
             name = p.name() if p.name().startswith("ray::") else _cmdline(p)
         except psutil.NoSuchProcess:
             continue
         if name.startswith("ray::") and not name.startswith(AGENTS):
-            names.append(name)
-    return names
+            busy.append(p)
+    return busy
+
+
+def _names(procs: list[psutil.Process]) -> str:
+    names = set()
+    for p in procs:
+        try:
+            names.add(p.name())
+        except psutil.NoSuchProcess:
+            pass
+    return ", ".join(sorted(names))
 
 
 def drain(node_id: str, gcs: str, grace: int) -> str:
@@ -172,13 +182,15 @@ def leave(temp_dir: Path, grace: int) -> int:
     node_id, gcs = _raylet(procs)
     state = drain(node_id, gcs, grace) if node_id and gcs else "no raylet found: not drained"
     print(f"leave-worker: node {node_id} of the cluster at {gcs}: {state}", flush=True)
-    deadline = time.time() + grace
-    while time.time() < deadline and _busy(processes(temp_dir)):
+    started = time.time()
+    while time.time() < started + grace and _busy(processes(temp_dir)):
         time.sleep(0.5)
     busy = _busy(processes(temp_dir))
-    if busy:
-        print(f"leave-worker: grace of {grace}s over, stopping {', '.join(sorted(set(busy)))}; "
-              "Tune restarts those trials from their last checkpoints on other nodes")
+    if busy:  # killed first: they hold the CPUs, and each has its last epoch's checkpoint on the storage
+        print(f"leave-worker: grace of {grace}s over, killing {_names(busy)}; "
+              "Tune restarts those trials from their last checkpoints on other nodes", flush=True)
+        _stop(busy, signal.SIGKILL, 5)
+    print(f"leave-worker: CPUs free {time.time() - started:.1f} s after the drain began", flush=True)
     raylets = [p for p in processes(temp_dir) if "raylet" in p.name()]
     _stop(raylets, signal.SIGTERM, 15)  # the raylet tells the head it leaves, and ends its workers
     rest = processes(temp_dir)

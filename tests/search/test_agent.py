@@ -195,4 +195,7 @@ def test_ray_processes_are_told_from_the_owners() -> None:
     owner.wait(timeout=30), trial.wait(timeout=30)
     assert second[owner.pid][1] is False and second[trial.pid][1] is True
     assert second[owner.pid][0] > first[owner.pid][0]  # its CPU time grows, so foreign_load sees it
-    assert agent.foreign_jiffies() > 0
+    assert agent.foreign_jiffies(second, first) >= second[owner.pid][0] - first[owner.pid][0] > 0
+    # a trial renamed as it exits adds what it used since the last reading, not its whole life
+    renamed = {**second, trial.pid: (second[trial.pid][0] + 5, False)}
+    assert agent.foreign_jiffies(renamed, second) == agent.foreign_jiffies(second, second) + 5

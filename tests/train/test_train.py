@@ -7,6 +7,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -46,11 +47,22 @@ def _run(cfg: ExperimentConfig, data, resume=None) -> list[dict[str, float]]:
     return [r.metrics for r in fit(cfg, data, resume)]
 
 
+def _until(cfg: ExperimentConfig, data, reached: Callable[[dict[str, float]], bool]) -> list[dict[str, float]]:
+    """Each epoch's metrics up to the first that satisfies ``reached`` (or all of cfg's epochs):
+    "reaches X within N epochs" needs no epoch after X is reached."""
+    history = []
+    for result in fit(cfg, data):
+        history.append(result.metrics)
+        if reached(result.metrics):
+            break
+    return history
+
+
 def test_training_learns_far_above_chance(data) -> None:
     """30 unseen dev scenes x 5 captions: chance R@5 is 16.7 %; twelve epochs must reach 35 % (seen: 47 %)."""
     cfg = ExperimentConfig(model=SMALL.model, train=TrainConfig(epochs=12, batch_size=32, lr=1e-3))
-    history = _run(cfg, data)
-    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    history = _until(cfg, data, lambda m: m["s2i_r5"] >= 35.0 and m["i2s_r5"] >= 30.0)
+    assert len(history) > 1 and history[-1]["train_loss"] < history[0]["train_loss"]
     assert max(h["s2i_r5"] for h in history) >= 35.0, [round(h["s2i_r5"], 1) for h in history]
     assert max(h["i2s_r5"] for h in history) >= 30.0, [round(h["i2s_r5"], 1) for h in history]
 
@@ -86,6 +98,8 @@ def test_weight_average_is_what_evaluation_reads_saves_and_resumes(data, tmp_pat
         history.append(result.metrics)
         if result.epoch == 1:
             result.trainer.save(tmp_path / "epoch1.pt")
+        if result.epoch >= 2 and result.metrics["s2i_r5"] >= 35.0:
+            break  # "reaches 35 % within twelve epochs": no epoch after it is needed
     plain = _run(SMALL, data)  # the first two epochs without the average
     assert [m["train_loss"] for m in plain] == [m["train_loss"] for m in history[:2]]
     assert [m["mean_recall"] for m in plain] != [m["mean_recall"] for m in history[:2]]
@@ -171,7 +185,7 @@ def test_voice_adversary_and_low_cepstra_still_learn_far_above_chance(data) -> N
     rows = trainer.epoch_batches(np.random.default_rng(0))[0]
     batch = trainer.make_batch(train, rows)
     assert list(trainer.voice_groups[batch.voice_index.numpy()]) == list(train.voice_groups[rows])
-    history = _run(cfg, data)
+    history = _until(cfg, data, lambda m: m["s2i_r5"] >= 40.0)
     assert max(h["s2i_r5"] for h in history) >= 40.0, [round(h["s2i_r5"], 1) for h in history]
     logmel = replace(data, manifest={**data.manifest, "config": {**data.manifest["config"], "features": {
         **data.manifest["config"]["features"], "kind": "logmel"}}})
@@ -254,7 +268,7 @@ def test_voice_pair_loss_is_weighted_into_the_total_and_training_learns(two_voic
     assert losses["total"].item() == pytest.approx(losses["speech-image"].item() + 0.5 * losses["voice-pair"].item())
     unpaired = _run(_paired(epochs=1, weight=0.0), two_voice_data)[0]
     assert unpaired["train_loss"] != result.metrics["train_loss"]
-    history = _run(_paired(epochs=10, weight=0.2), two_voice_data)
+    history = _until(_paired(epochs=10, weight=0.2), two_voice_data, lambda m: m["s2i_r5"] >= 30.0)
     assert max(h["s2i_r5"] for h in history) >= 30.0, [round(h["s2i_r5"], 1) for h in history]
     with pytest.raises(ConfigError, match="voice_pair_weight"):
         next(iter(fit(_paired(weight=-1.0), two_voice_data)))
