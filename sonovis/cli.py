@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb("tune", cmd_tune, "OptunaSearch (TPE) + ASHA search of single-CPU trials on Ray Tune")
     p.add_argument("--data", required=True)
-    p.add_argument("--out", required=True, help="runs folder: trials.csv, best.json, best/, optuna.db")
+    p.add_argument("--out", required=True, help="runs folder: trials.csv, curves.csv, best.json, best/, optuna.db")
     p.add_argument("--trials", type=int)
     p.add_argument("--resume", action="store_true", help="continue the interrupted search in --out")
     p.add_argument("--warm-start", metavar="PATH", help="an earlier search folder (or its optuna.db): its best "

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import optuna
+import pandas as pd
 import ray
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
@@ -248,6 +249,19 @@ def searches_grid(search: SearchConfig, base: ExperimentConfig) -> bool:
     return needs_grid(base) or "model.cmd_weight" in search.space
 
 
+def learning_curves(results: tune.ResultGrid) -> pd.DataFrame:
+    """Every epoch every trial reported (dev metrics, wall and CPU seconds) beside its flat config:
+    the record that strategy comparisons by replay are built from."""
+    frames = []
+    for result in results:
+        if result.metrics_dataframe is None or result.metrics_dataframe.empty:
+            continue
+        config = {f"config/{k}": v if isinstance(v, (int, float, str, bool)) else json.dumps(v)
+                  for k, v in result.config.items()}  # a list would be read as one value per row
+        frames.append(result.metrics_dataframe.assign(**config))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def summarise(results: tune.ResultGrid, search: SearchConfig, runs: Path, echo: Callable[[str], None]) -> SearchOutcome:
     last = results.get_dataframe()  # each trial's last report: how far it got
     best_of = results.get_dataframe(filter_metric=SEARCH_METRIC, filter_mode="max")
@@ -256,6 +270,7 @@ def summarise(results: tune.ResultGrid, search: SearchConfig, runs: Path, echo: 
     table["stopped_early"] = table["training_iteration"] < search.max_epochs
     table = table.sort_values(f"best_{SEARCH_METRIC}", ascending=False)
     table.to_csv(runs / "trials.csv", index=False)
+    learning_curves(results).to_csv(runs / "curves.csv", index=False)
     best = results.get_best_result(metric=SEARCH_METRIC, mode="max", scope="all")
     checkpoint = best.get_best_checkpoint(SEARCH_METRIC, "max")
     best_dir = runs / "best"

@@ -44,6 +44,11 @@ def test_search_stops_trials_early_and_optuna_hears_every_one(prepared_builtin: 
     outcome = run_search(search, BASE, prepared_builtin, tmp_path)
     table = pd.read_csv(tmp_path / "trials.csv")
     assert len(table) == 6 and table["trial_id"].is_unique
+    curves = pd.read_csv(tmp_path / "curves.csv")  # every epoch of every trial, with its config
+    assert len(curves) == table["training_iteration"].sum() and (curves["cpu_seconds"] > 0).all()
+    assert curves.groupby("trial_id")["training_iteration"].max().to_dict() == \
+        dict(zip(table["trial_id"], table["training_iteration"]))
+    assert curves["config/train.lr"].nunique() == 6
     assert outcome.stopped_early >= 1 and (table["training_iteration"] < 3).sum() == outcome.stopped_early
     trials = _study(tmp_path).trials
     assert len(trials) == 6
