@@ -120,27 +120,17 @@ def record(temp_dir: Path) -> None:
     (Path(temp_dir).expanduser() / "sonovis-node.json").write_text(json.dumps(info, indent=1) + "\n")
 
 
-def _busy(procs: list[psutil.Process]) -> list[psutil.Process]:
-    """This node's workers that run something (trials are ray::ImplicitFunc…), not agents or idle ones."""
-    busy = []
+def _busy(procs: list[psutil.Process]) -> dict[psutil.Process, str]:
+    """This node's workers that run something (trials are ray::ImplicitFunc…), by name; not agents or idle ones."""
+    busy = {}
     for p in procs:
         try:
             name = p.name() if p.name().startswith("ray::") else _cmdline(p)
         except psutil.NoSuchProcess:
             continue
         if name.startswith("ray::") and not name.startswith(AGENTS):
-            busy.append(p)
+            busy[p] = name
     return busy
-
-
-def _names(procs: list[psutil.Process]) -> str:
-    names = set()
-    for p in procs:
-        try:
-            names.add(p.name())
-        except psutil.NoSuchProcess:
-            pass
-    return ", ".join(sorted(names))
 
 
 def drain(node_id: str, gcs: str, grace: int) -> str:
@@ -170,8 +160,7 @@ def _stop(procs: list[psutil.Process], sig: int, wait: float) -> list[psutil.Pro
 
 def kill(temp_dir: Path) -> None:
     """SIGKILL every process of the node started with --temp-dir ``temp_dir``, no drain (tests clean up with it)."""
-    procs = processes(temp_dir)
-    _stop(procs, signal.SIGKILL, 15)
+    _stop(processes(temp_dir), signal.SIGKILL, 15)
 
 
 def leave(temp_dir: Path, grace: int) -> int:
@@ -187,9 +176,9 @@ def leave(temp_dir: Path, grace: int) -> int:
         time.sleep(0.5)
     busy = _busy(processes(temp_dir))
     if busy:  # killed first: they hold the CPUs, and each has its last epoch's checkpoint on the storage
-        print(f"leave-worker: grace of {grace}s over, killing {_names(busy)}; "
+        print(f"leave-worker: grace of {grace}s over, killing {', '.join(sorted(set(busy.values())))}; "
               "Tune restarts those trials from their last checkpoints on other nodes", flush=True)
-        _stop(busy, signal.SIGKILL, 5)
+        _stop(list(busy), signal.SIGKILL, 5)
     print(f"leave-worker: CPUs free {time.time() - started:.1f} s after the drain began", flush=True)
     raylets = [p for p in processes(temp_dir) if "raylet" in p.name()]
     _stop(raylets, signal.SIGTERM, 15)  # the raylet tells the head it leaves, and ends its workers

@@ -52,14 +52,14 @@ def decode_audio(source: str | Path | BinaryIO, name: str, max_seconds: float | 
     return wave_
 
 
-def load_audio(path: str | Path) -> Waveform:
-    """A user's audio file as a mono waveform, with a one-line error naming the file."""
+def load_audio(path: str | Path, max_seconds: float | None = None) -> Waveform:
+    """A user's audio file as a mono waveform, with a one-line error naming the file; see decode_audio."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: audio file not found")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file, no audio")
-    return decode_audio(path, str(path))
+    return decode_audio(path, str(path), max_seconds)
 
 
 def header_seconds(path: str | Path) -> float | None:

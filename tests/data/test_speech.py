@@ -471,6 +471,18 @@ def test_recordings_engine_returns_the_file_and_bypasses_the_cache(rows, tmp_pat
     assert not hit and not (tmp_path / "cache").exists()
 
 
+def test_a_recording_whose_header_gives_no_length_is_refused_while_decoding(rows, tmp_path):
+    long = tmp_path / "long.webm"  # WebM from ffmpeg's CLI, like a browser's, has no duration in its header
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=300:duration=30",
+                    "-c:a", "libopus", str(long)], check=True)
+    row = CaptionRow(rows[0].image_id, rows[0].image_path, rows[0].caption, "train", 0, audio_path=str(long))
+    engine = make_engine(SpeechConfig(engine="recordings", max_seconds=20))
+    with pytest.raises(InputError, match=rf"^{long}: over 20 s of audio; at most 20 s$"):
+        engine.audio_for(row, engine.voice_for(row.utterance_id))
+    whole = make_engine(SpeechConfig(engine="recordings", max_seconds=60)).audio_for(row, engine.voice_for(row.utterance_id))
+    assert whole.duration == pytest.approx(30, abs=0.1)
+
+
 def test_default_cache_dir():
     assert default_cache_dir(SpeechConfig()) == Path.home() / ".cache" / "sonovis" / "speech"
     assert default_cache_dir(SpeechConfig(cache_dir="/data/speech")) == Path("/data/speech")

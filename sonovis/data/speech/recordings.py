@@ -26,4 +26,5 @@ class RecordingsEngine(SpeechEngine):
     def audio_for(self, row: CaptionRow, voice: Voice) -> Waveform:
         if not row.audio_path:
             raise InputError(f"{row.utterance_id}: recordings corpus row has no audio file")
-        return load_audio(row.audio_path)
+        # capped while decoding: a recording whose header gives no length (a browser's WebM) could be hours
+        return load_audio(row.audio_path, self.cfg.max_seconds or None)
