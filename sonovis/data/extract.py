@@ -19,6 +19,7 @@ from sonovis.config import PrepareConfig
 from sonovis.data.audio import Waveform, audio_problem, header_seconds
 from sonovis.data.corpus.rows import CaptionRow
 from sonovis.data.features import feature_dim, speech_features
+from sonovis.data.phonemes import phonemiser
 from sonovis.data.shards import (
     frames_array,
     grid_array,
@@ -47,6 +48,7 @@ class ShardResult:
     table: pa.Table
     skipped: list[dict[str, Any]] = field(default_factory=list)
     stats: dict[str, float] = field(default_factory=dict)
+    phonemes: str = ""  # what made the shard's phonemes (utterance shards only)
 
 
 class Extractor:
@@ -63,6 +65,8 @@ class Extractor:
         columns: dict[str, list] = {k: [] for k in utterance_schema(1).names if k != "features"}
         skipped: list[dict[str, Any]] = []
         stats = {"synthesised": 0, "cache_hits": 0, "speech_seconds": 0.0, "feature_seconds": 0.0}
+        phonemise = phonemiser()
+        phones = dict(zip((t.row.caption for t in tasks), phonemise([t.row.caption for t in tasks])))
         for task in tasks:
             row = task.row
             t0 = time.perf_counter()
@@ -83,7 +87,8 @@ class Extractor:
             feats.append(matrix)
             for key, value in (
                 ("id", task.utterance_id), ("image", row.image_id), ("caption", row.caption),
-                ("split", row.split), ("engine", voice.engine), ("voice", voice.label()),
+                ("phonemes", phones[row.caption]), ("split", row.split), ("engine", voice.engine),
+                ("voice", voice.label()),
                 ("voice_group", voice.group()), ("sample_rate", self.cfg.features.sample_rate),
                 ("duration", wave.duration), ("n_frames", len(matrix)),
             ):
@@ -92,7 +97,7 @@ class Extractor:
         schema = utterance_schema(dim)
         arrays = [pa.array(columns[n], type=schema.field(n).type) for n in schema.names[:-1]]
         table = pa.Table.from_arrays(arrays + [frames_array(feats, dim)], schema=schema)
-        return ShardResult(table, skipped, stats)
+        return ShardResult(table, skipped, stats, phonemise.source)
 
     def _speak(self, task: UtteranceTask) -> tuple[Voice, Waveform, bool]:
         """A task's voice and audio; audio too long (checked from a recording's header first) or silent is refused."""

@@ -58,7 +58,7 @@ def plan_shards(cfg: PrepareConfig, corpus: Corpus, out: Path) -> list[ShardPlan
     """Every shard of the output, in a deterministic order (images first: they are the slow ones)."""
     # holdout_voices only when set: folders prepared before the field existed stay finished.
     speech = {k: v for k, v in to_dict(cfg.speech).items() if k != "cache_dir" and (k != "holdout_voices" or v)}
-    utt_settings = _digest(speech, to_dict(cfg.features), "utterances-v1")
+    utt_settings = _digest(speech, to_dict(cfg.features), "utterances-v2")  # v2: phonemes
     img_settings = _digest(cfg.features.backbone, "images-v1")
     rows = sorted(corpus.rows, key=lambda r: (r.split, r.image_id, r.caption_index))
     images = sorted({(r.split, r.image_id, r.image_path) for r in rows})
@@ -114,7 +114,7 @@ def make_shard(extractor: Extractor, kind: str, path: Path, fingerprint: str, pa
     else:
         result = extractor.utterances([UtteranceTask(CaptionRow(**row), k) for row, k in payload])
     sidecar = {"kind": kind, "fingerprint": fingerprint, "expected": len(payload), "skipped": result.skipped,
-               "stats": {**result.stats, "seconds": time.perf_counter() - t0}}
+               "stats": {**result.stats, "seconds": time.perf_counter() - t0}, "phonemes": result.phonemes}
     return write_shard(path, result.table, sidecar)
 
 
@@ -215,6 +215,8 @@ def build_manifest(cfg: PrepareConfig, corpus: Corpus, plans: list[ShardPlan], d
                       "complete": made + synth_skips == expected},
         "skipped": skipped,
         "voices": voices,
+        # what made the CTC targets, per worker: training refuses a folder that mixes phones and letters
+        "phonemes": sorted({done[p.path].get("phonemes", "") for p in plans if p.kind == "utterances"} - {""}),
         "holdout_voices": split_voice_counts(utt_splits, utt_voices, cfg.speech.holdout_voices),
         "shards": shards,
         "stats": {**{k: round(v, 2) for k, v in stats.items()}, "wall_seconds": round(seconds, 1)},

@@ -48,6 +48,7 @@ def utterance_schema(feat_dim: int) -> pa.Schema:
         ("id", pa.string()),  # "<image>#<caption index>" (+ "/v<k>" for extra voices)
         ("image", pa.string()),
         ("caption", pa.string()),
+        ("phonemes", pa.string()),  # the caption's phones, space-separated (sonovis.data.phonemes): CTC targets
         ("split", pa.string()),
         ("engine", pa.string()),
         ("voice", pa.string()),  # full voice settings label
@@ -144,6 +145,7 @@ class SplitData:
     image_ids: np.ndarray  # [M] str
     pooled: np.ndarray  # [M, D] float32
     grid: np.ndarray | None = None  # [M, 49, Dg] float16, loaded only when asked for
+    phonemes: np.ndarray | None = None  # [N] str, space-separated phones; None for folders made before them
 
     @property
     def lengths(self) -> np.ndarray:
@@ -164,6 +166,7 @@ class SplitData:
             features=np.concatenate(pieces) if pieces else np.zeros((0, feat_dim), np.float32),
             offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
             image_ids=self.image_ids, pooled=self.pooled, grid=self.grid,
+            phonemes=None if self.phonemes is None else self.phonemes[idx],
         )
 
 
@@ -257,6 +260,7 @@ def load_prepared(root: str | Path, splits: tuple[str, ...] = ("train", "dev"), 
     img_cols = ["image", "split", "pooled"] + (["grid"] if with_grid else [])
     images = _verified_tables(root, manifest["shards"]["images"], img_cols)
     utt_cols = ["id", "image", "caption", "split", "voice", "voice_group", "features"]
+    utt_cols += ["phonemes"] if manifest.get("phonemes") else []  # folders made before phonemes have none
     utts = _verified_tables(root, manifest["shards"]["utterances"], utt_cols)
     prepared = Prepared(root=str(root), manifest=manifest)
     img_split = np.asarray(images.column("split").to_pylist())
@@ -298,4 +302,5 @@ def _split_arrays(images: pa.Table, utts: pa.Table, with_grid: bool, root: Path,
         image_ids=image_ids,
         pooled=pooled.flatten().to_numpy(zero_copy_only=False).reshape(len(image_ids), -1),
         grid=grid,
+        phonemes=np.asarray(utts.column("phonemes").to_pylist()) if "phonemes" in utts.column_names else None,
     )

@@ -16,6 +16,7 @@ import pytest
 
 from sonovis.config import CorpusConfig, PrepareConfig, SpeechConfig, from_dict
 from sonovis.data.prepare import prepare
+from sonovis.data.phonemes import EspeakPhonemiser
 from sonovis.data.shards import caption_key, load_prepared, read_manifest
 from sonovis.errors import InputError
 
@@ -31,7 +32,7 @@ def test_builtin_prep_schema_counts_and_features(prepared_builtin: Path) -> None
     assert manifest["accounted"]["complete"]
     assert manifest["versions"]["ray"] and manifest["config"]["features"]["n_mfcc"] == 40
     utt = pq.read_table(prepared_builtin / manifest["shards"]["utterances"][0]["path"])
-    assert utt.schema.names == ["id", "image", "caption", "split", "engine", "voice", "voice_group",
+    assert utt.schema.names == ["id", "image", "caption", "phonemes", "split", "engine", "voice", "voice_group",
                                 "sample_rate", "duration", "n_frames", "features"]
     first = utt.slice(0, 1).to_pylist()[0]
     assert first["engine"] == "espeak" and first["sample_rate"] == 16000
@@ -44,6 +45,20 @@ def test_builtin_prep_schema_counts_and_features(prepared_builtin: Path) -> None
     assert np.abs(train.pooled[0] - train.pooled[1]).max() > 0.1  # different images, different features
     assert len(set(train.voices)) > 10  # voices vary per utterance
     assert {str(i) for i in train.utterance_ids} == {f"{img}#{k}" for img in train.image_ids for k in range(5)}
+
+
+def test_every_utterance_stores_its_captions_phonemes(prepared_builtin: Path) -> None:
+    """The CTC targets: espeak-ng's phones of each utterance's own caption, aligned row by row."""
+    data = load_prepared(prepared_builtin)
+    assert data.manifest["phonemes"] == [EspeakPhonemiser().source]
+    for split in data.splits.values():
+        assert len(split.phonemes) == len(split.captions) and all(split.phonemes)
+        redone = EspeakPhonemiser()(list(split.captions[:50]))
+        assert list(split.phonemes[:50]) == redone  # row i holds caption i's phones, not a neighbour's
+    by_caption = dict(zip(data.splits["train"].captions, data.splits["train"].phonemes))
+    red = next(c for c in by_caption if " red " in f" {c.lower()} ")
+    assert "ɹ ɛ d" in by_caption[red]  # "red" in US English IPA, stress marks and word boundaries dropped
+    assert "|" not in " ".join(by_caption.values())
 
 
 def test_flickr8k_dev_prep_and_rerun_is_a_no_op(shared_flickr8k: Path, tmp_path: Path, ray_local,
