@@ -122,6 +122,11 @@ class ModelConfig:
     # voice group from its embedding, and a gradient reversed and scaled by this weight trains the
     # encoder to make that impossible (domain-adversarial training, Ganin et al. 2016).
     voice_adversary_weight: float = ranged(0.0, "[0, inf)")
+    # Phonetic supervision (0 = off; training only): a CTC head on the speech encoder's frame states
+    # learns the caption's phones, stored at prep time, so the states must carry what was said rather
+    # than who said it. Auxiliary speech-to-text objectives helped visually grounded speech on
+    # Flickr8k (Chrupała 2019). The head is dropped when a model is loaded to evaluate or serve.
+    ctc_weight: float = ranged(0.0, "[0, inf)")
     pairs: tuple[str, ...] = ("speech-image",)  # MCN: any of speech-image, speech-text, text-image
     text_dim: int = ranged(256, "[1, inf)")  # caption-text encoder width (only built when a pair involves text)
     # Per-utterance mean/variance normalisation of the input, train and eval alike: removes

@@ -18,3 +18,5 @@ class Batch:
     text_lengths: torch.Tensor | None = None  # [B] int64
     paired: bool = False  # rows i and B/2 + i speak the same caption (model.voice_pair_weight > 0)
     voice_index: torch.Tensor | None = None  # [B] int64 training voice group, for the voice adversary
+    phones: torch.Tensor | None = None  # [B, L] int64 phone ids from 1 (0 = padding), for the CTC head
+    phone_lengths: torch.Tensor | None = None  # [B] int64

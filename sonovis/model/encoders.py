@@ -148,6 +148,30 @@ class DenoisingHead(nn.Module):
         return self.out((query + attended)[:, nearest_state] + self.phase(t % self.subsampling))
 
 
+class PhoneHead(nn.Module):
+    """Frame states -> per-frame phone log-probabilities for CTC, ``upsample`` outputs per state.
+
+    The states run at 12.5 Hz with three strided convolutions, about the rate of fast speech's phones
+    (espeak-ng at 210 words a minute says ~16 a second), and CTC needs more outputs than labels. Each
+    state therefore predicts ``upsample`` consecutive outputs (up to 50 Hz), as a linear layer of
+    ``upsample`` times the classes: the encoder itself and the inference path stay unchanged.
+    """
+
+    BLANK = 0
+
+    def __init__(self, state_dim: int, phones: int, subsampling: int):
+        super().__init__()
+        self.upsample = max(1, subsampling // 2)
+        self.classes = phones + 1  # + CTC's blank, class 0
+        self.out = nn.Linear(state_dim, self.upsample * self.classes)
+
+    def forward(self, states: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """[B, T', D] states -> [B, T' * upsample, phones + 1] log-probabilities and their lengths."""
+        b, t, _ = states.shape
+        logits = self.out(states).view(b, t * self.upsample, self.classes)
+        return logits.log_softmax(dim=-1), lengths * self.upsample
+
+
 class ReverseGradient(torch.autograd.Function):
     """Identity going forward; going back, the gradient is negated and scaled (DANN's reversal layer)."""
 

@@ -23,6 +23,9 @@ Design choices that are not obvious from the code:
   utterance's training voice group from its embedding; between them a gradient reversal layer
   hands the encoder the negated, weighted gradient, so it learns embeddings the head cannot
   name. The head is trained at full rate, so it stays a strong opponent.
+* Phonetic supervision (``ctc_weight > 0``, training only): a CTC head reads the same frame states
+  the pooling reads and learns the caption's phones. It needs whole utterances, so it cannot be
+  combined with CLAP crops. A model built with ``phones = 0`` (to evaluate or serve) has no head.
 """
 
 from __future__ import annotations
@@ -38,12 +41,13 @@ from sonovis.errors import ConfigError
 from sonovis.model.batch import Batch
 from sonovis.model.encoders import (
     DenoisingHead,
+    PhoneHead,
     ReverseGradient,
     SpeechEncoder,
     image_projection,
 )
 from sonovis.model.frames import frame_mask, resample_frames, take_frames
-from sonovis.model.loss import contrastive_loss, masked_reconstruction_loss
+from sonovis.model.loss import contrastive_loss, masked_reconstruction_loss, phone_ctc_loss
 from sonovis.model.text import TextEncoder
 
 PAIRS = ("speech-image", "speech-text", "text-image")
@@ -63,7 +67,9 @@ def check_config(cfg: ModelConfig, grid_dim: int, vocab_size: int) -> None:
         raise ConfigError(f"model.pairs = {list(cfg.pairs)}; expected distinct entries of {list(PAIRS)}")
     if any("text" in p for p in cfg.pairs) and vocab_size == 0:
         raise ConfigError(f"model.pairs = {list(cfg.pairs)} needs caption text, but no vocabulary was given")
-    for name in ("voice_pair_weight", "voice_adversary_weight"):
+    if cfg.ctc_weight > 0 and cfg.crop_frames:
+        raise ConfigError("model.ctc_weight > 0 needs whole utterances; it cannot be combined with model.crop_frames")
+    for name in ("voice_pair_weight", "voice_adversary_weight", "ctc_weight"):
         if getattr(cfg, name) < 0:
             raise ConfigError(f"model.{name} = {getattr(cfg, name)}; it must not be negative")
     if cfg.cmd_weight < 0 or (cfg.cmd_weight > 0 and grid_dim == 0):
@@ -80,7 +86,7 @@ class SonovisModel(nn.Module):
     """Speech, image (and caption text) into one L2-normalised space, trained with InfoNCE."""
 
     def __init__(self, cfg: ModelConfig, feat_dim: int, image_dim: int, grid_dim: int = 0, vocab_size: int = 0,
-                 voice_groups: int = 0):
+                 voice_groups: int = 0, phones: int = 0):
         super().__init__()
         check_config(cfg, grid_dim, vocab_size)
         if cfg.voice_adversary_weight > 0 and voice_groups < 2:
@@ -103,6 +109,9 @@ class SonovisModel(nn.Module):
         if cfg.voice_adversary_weight > 0:
             self.adversary = nn.Sequential(nn.Linear(cfg.embed_dim, cfg.embed_dim), nn.GELU(),
                                            nn.Linear(cfg.embed_dim, voice_groups))
+        self.ctc: PhoneHead | None = None
+        if cfg.ctc_weight > 0 and phones > 0:
+            self.ctc = PhoneHead(self.speech.state_dim, phones, self.speech.subsampling)
 
     @property
     def temperature(self) -> float:
@@ -128,7 +137,8 @@ class SonovisModel(nn.Module):
 
     def losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One loss per active pair, ``"voice-pair"`` for a paired batch, ``"cmd"`` when denoising is on
-        and training, ``"voice-adversary"`` (the head's cross-entropy) when that is, and their ``"total"``."""
+        and training, ``"voice-adversary"`` (the head's cross-entropy) and ``"ctc"`` when those are, and
+        their weighted ``"total"``."""
         denoise = self.cmd is not None and self.training
         if not denoise and not any("speech" in pair for pair in self.cfg.pairs):
             out = self._pair_losses(None, batch)  # text-image only: a speech pass would train nothing
@@ -158,6 +168,12 @@ class SonovisModel(nn.Module):
             logits = self.adversary(ReverseGradient.apply(speech, self.cfg.voice_adversary_weight))
             out["voice-adversary"] = F.cross_entropy(logits, batch.voice_index)
             total = total + out["voice-adversary"]  # the head at full rate; the encoder sees -weight x
+        if self.ctc is not None and self.training:
+            if batch.phones is None or batch.phone_lengths is None:
+                raise ConfigError("model.ctc_weight > 0 needs batches with phones")
+            log_probs, ctc_lengths = self.ctc(states[:size], state_lengths[:size])
+            out["ctc"] = phone_ctc_loss(log_probs, ctc_lengths, batch.phones, batch.phone_lengths)
+            total = total + self.cfg.ctc_weight * out["ctc"]
         if denoise:
             predicted = self.cmd(states[:size], views.shape[1], batch.image_grid, batch.image_index)
             out["cmd"] = masked_reconstruction_loss(predicted, clean, masked)

@@ -1,4 +1,4 @@
-"""Training losses: symmetric InfoNCE between two modalities, and masked-frame reconstruction.
+"""Training losses: symmetric InfoNCE between two modalities, masked-frame reconstruction, and phone CTC.
 
 The contrastive loss takes the *distinct* items of one side (``b``: U images) and an
 index from each ``a`` (B utterances) into them, so several utterances of one image in
@@ -43,3 +43,14 @@ def masked_reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, mask: t
     mask = mask.to(pred.dtype)
     per_frame = (pred - target).pow(2).mean(dim=-1)  # [B, T]
     return (per_frame * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def phone_ctc_loss(log_probs: torch.Tensor, lengths: torch.Tensor, phones: torch.Tensor,
+                   phone_lengths: torch.Tensor) -> torch.Tensor:
+    """CTC of ``phones`` [B, L] (ids from 1; 0 is the blank) under ``log_probs`` [B, T, C], per phone.
+
+    ``zero_infinity``: an utterance too short for its phones (a sped-up augmentation can do that)
+    contributes nothing instead of an infinite loss that would wreck the step.
+    """
+    return F.ctc_loss(log_probs.transpose(0, 1), phones, lengths, phone_lengths, blank=0,
+                      reduction="mean", zero_infinity=True)

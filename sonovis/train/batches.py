@@ -84,8 +84,21 @@ def voice_pairs(utterance_ids: np.ndarray, rng: np.random.Generator) -> tuple[np
     return first, second
 
 
+def pad_phones(phonemes: list[str], phone_ids: dict[str, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Space-separated phones -> [B, L] ids from 1 (0 = padding) and true lengths (0 for a caption without any).
+
+    A phone missing from ``phone_ids`` (the training set's inventory) is left out rather than guessed.
+    """
+    ids = [[phone_ids[p] for p in utterance.split() if p in phone_ids] for utterance in phonemes]
+    lengths = torch.tensor([len(s) for s in ids], dtype=torch.int64)
+    out = torch.zeros(len(ids), max(int(lengths.max()), 1), dtype=torch.int64)
+    for i, s in enumerate(ids):
+        out[i, : len(s)] = torch.tensor(s, dtype=torch.int64)
+    return out, lengths
+
+
 def make_batch(split: SplitData, idx: np.ndarray, vocab: Vocabulary | None, voice_groups: np.ndarray,
-               with_grid: bool = False, paired: bool = False) -> Batch:
+               with_grid: bool = False, paired: bool = False, phone_ids: dict[str, int] | None = None) -> Batch:
     """The rows ``idx`` of a split as one padded batch; each image once, however many of its captions are in it."""
     speech, lengths = pad_frames([split.frames(i) for i in idx])
     images, image_index = np.unique(split.image_of_utterance[idx], return_inverse=True)
@@ -95,6 +108,8 @@ def make_batch(split: SplitData, idx: np.ndarray, vocab: Vocabulary | None, voic
         batch.image_grid = torch.from_numpy(split.grid[images].astype(np.float32))
     if vocab is not None:
         batch.text, batch.text_lengths = pad_tokens([vocab.encode(split.captions[i]) for i in idx])
+    if phone_ids:
+        batch.phones, batch.phone_lengths = pad_phones([split.phonemes[i] for i in idx], phone_ids)
     if len(voice_groups):
         batch.voice_index = torch.from_numpy(np.searchsorted(voice_groups, split.voice_groups[idx]))
     return batch

@@ -54,7 +54,7 @@ def load_checkpoint(path: str | Path, data: Prepared) -> Trainer:
     state = read_checkpoint(path)
     cfg = from_dict(ExperimentConfig, state["config"], where=str(path))
     vocab = Vocabulary.from_dict(state["vocab"]) if state["vocab"] else None
-    trainer = Trainer(cfg, data, vocab, dims=state["dims"])
+    trainer = Trainer(cfg, data, vocab, dims=state["dims"], phones=state.get("phones"))
     try:
         trainer.restore(state)
     except (RuntimeError, KeyError, ValueError) as err:

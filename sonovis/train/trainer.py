@@ -22,7 +22,8 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from sonovis.config import ExperimentConfig, FeatureConfig, from_dict, to_dict
-from sonovis.data.shards import Prepared, SplitData
+from sonovis.data.phonemes import phone_inventory
+from sonovis.data.shards import RERUN, Prepared, SplitData
 from sonovis.data.voices import check_patterns, held_out_mask
 from sonovis.errors import ConfigError, InputError
 from sonovis.model.batch import Batch
@@ -52,7 +53,7 @@ class Trainer:
     """A model, its optimiser and its data; one epoch at a time."""
 
     def __init__(self, cfg: ExperimentConfig, data: Prepared, vocab: Vocabulary | None = None,
-                 dims: dict[str, int] | None = None):
+                 dims: dict[str, int] | None = None, phones: list[str] | None = None):
         torch.set_num_threads(cfg.train.threads)
         torch.manual_seed(cfg.train.seed)
         self.cfg = cfg
@@ -70,9 +71,13 @@ class Trainer:
         self.voice_groups = np.zeros(0, str)
         if cfg.model.voice_adversary_weight > 0 and self.train_split is not None:
             self.voice_groups = np.unique(self.train_split.voice_groups[self.train_rows])
-        self.dims = dims or {"feat_dim": data.feat_dim, "image_dim": data.image_dim,
-                             "grid_dim": data.grid_dim if needs_grid(cfg) else 0,
-                             "voice_groups": len(self.voice_groups)}
+        # The CTC head's classes: the training set's phones (kept in checkpoints, so a resumed run
+        # agrees); none when only evaluating or serving, which drops the head.
+        self.phones = self._phone_inventory(phones)
+        self.phone_ids = {phone: i + 1 for i, phone in enumerate(self.phones)}
+        self.dims = {**(dims or {"feat_dim": data.feat_dim, "image_dim": data.image_dim,
+                                 "grid_dim": data.grid_dim if needs_grid(cfg) else 0,
+                                 "voice_groups": len(self.voice_groups)}), "phones": len(self.phones)}
         features = from_dict(FeatureConfig, data.manifest["config"]["features"], where=f"{data.root}/manifest.json")
         if cfg.model.n_cepstra and features.kind != "mfcc":
             raise ConfigError(f"model.n_cepstra keeps the first MFCC, but {data.root} holds {features.kind} features")
@@ -103,8 +108,23 @@ class Trainer:
             keep &= self.train_split.image_of_utterance < self.cfg.train.limit_images
         return np.flatnonzero(keep), int(held.sum())
 
+    def _phone_inventory(self, phones: list[str] | None) -> list[str]:
+        if self.cfg.model.ctc_weight == 0 or self.train_split is None:
+            return []
+        if phones is not None:
+            return list(phones)
+        root, sources = self.data.root, self.data.manifest.get("phonemes", [])
+        if self.train_split.phonemes is None:
+            raise InputError(f"{root}: model.ctc_weight > 0 needs phonemes, and this folder was prepared before "
+                             f"they were stored; {RERUN}")
+        if len(sources) > 1:
+            raise InputError(f"{root}: its phonemes were made in different ways ({', '.join(sources)}); rerun "
+                             "`sonovis prepare` where every worker has espeak-ng")
+        return phone_inventory(list(self.train_split.phonemes[self.train_rows]))
+
     def make_batch(self, split: SplitData, idx: np.ndarray, paired: bool = False) -> Batch:
-        return make_batch(split, idx, self.vocab, self.voice_groups, with_grid=needs_grid(self.cfg), paired=paired)
+        return make_batch(split, idx, self.vocab, self.voice_groups, with_grid=needs_grid(self.cfg), paired=paired,
+                          phone_ids=self.phone_ids)
 
     @property
     def eval_model(self) -> SonovisModel:
@@ -164,23 +184,32 @@ class Trainer:
             "average": self.average.state_dict() if self.average is not None else None,
             "epoch": self.epoch, "config": to_dict(self.cfg),
             "vocab": self.vocab.to_dict() if self.vocab else None,
-            "dims": self.dims,
+            "dims": self.dims, "phones": self.phones,
             "torch_rng": torch.get_rng_state(), "prepared": str(self.data.root),
         }, path)
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        """A saved state; a head this trainer does not build (the CTC head, when evaluating) is left out."""
+        weights = self._built(state["model"])
+        self.model.load_state_dict(weights)
+        if len(weights) == len(state["model"]):  # the same parameters: the optimiser's state fits them
+            self.optimizer.load_state_dict(state["optimizer"])
         if self.average is not None:
-            self.average.load_state_dict(state["average"])
+            self.average.load_state_dict(self._built(state["average"]))
         self.epoch = state["epoch"]
         torch.set_rng_state(state["torch_rng"])
+
+
+    def _built(self, weights: dict[str, Any]) -> dict[str, Any]:
+        if self.model.ctc is not None:
+            return weights
+        return {k: v for k, v in weights.items() if not k.removeprefix("module.").startswith("ctc.")}
 
 
 def fit(cfg: ExperimentConfig, data: Prepared, resume: dict[str, Any] | None = None) -> Iterator[EpochResult]:
     """Train to ``cfg.train.epochs``, yielding after every epoch; continues from a checkpoint's state if given."""
     vocab = Vocabulary.from_dict(resume["vocab"]) if resume and resume["vocab"] else None
-    trainer = Trainer(cfg, data, vocab)
+    trainer = Trainer(cfg, data, vocab, phones=resume.get("phones") if resume else None)
     if resume is not None:
         trainer.restore(resume)
     while trainer.epoch < cfg.train.epochs:

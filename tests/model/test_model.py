@@ -367,3 +367,55 @@ def test_voice_adversary_trains_its_head_and_hands_the_encoder_the_reversed_grad
     with pytest.raises(ConfigError, match="voice_adversary_weight"):
         SonovisModel(replace(TINY, voice_adversary_weight=-1.0), FEAT, IMAGE, voice_groups=4)
     assert build().adversary is None
+
+
+def phone_batch(images: int = 8, phones: int = 6, per_image: int = 2) -> Batch:
+    """Utterances built from phone sounds: each image's caption is a random 5-phone sequence, and each
+    phone a fixed frame vector held for 6-12 frames plus noise, so the phones can be read from the frames."""
+    generator = torch.Generator().manual_seed(0)
+    sounds = 2 * torch.randn(phones + 1, FEAT, generator=generator)
+    captions = torch.randint(1, phones + 1, (images, 5), generator=generator)
+    frames, phone_rows = [], []
+    for utterance in range(images * per_image):
+        caption = captions[utterance // per_image]
+        held = torch.randint(6, 13, (5,), generator=generator)
+        frames.append((sounds[caption.repeat_interleave(held)]
+                       + 0.3 * torch.randn(int(held.sum()), FEAT, generator=generator)).numpy())
+        phone_rows.append(caption)
+    speech, speech_lengths = pad_frames(frames)
+    return Batch(speech=speech, speech_lengths=speech_lengths,
+                 image_index=torch.arange(images).repeat_interleave(per_image),
+                 image_pooled=torch.randn(images, IMAGE, generator=generator),
+                 phones=torch.stack(phone_rows), phone_lengths=torch.full((images * per_image,), 5))
+
+
+def test_ctc_head_trains_lowers_its_own_loss_and_leaves_inference_unchanged() -> None:
+    batch = phone_batch()
+    model = SonovisModel(replace(TINY, ctc_weight=0.5), FEAT, IMAGE, phones=6)
+    assert model.ctc is not None and model.ctc.upsample == 4  # 3 convs: 12.5 Hz states -> 50 Hz outputs
+    first = model.train().losses(batch)
+    assert set(first) == {"speech-image", "ctc", "total"}
+    assert first["total"].item() == pytest.approx(first["speech-image"].item() + 0.5 * first["ctc"].item())
+    first["total"].backward()
+    assert model.ctc.out.weight.grad.abs().sum() > 0 and model.speech.input_scale.grad.abs().sum() > 0
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        losses = model.losses(batch)
+        optimiser.zero_grad()
+        losses["total"].backward()
+        optimiser.step()
+    assert losses["ctc"].item() < 0.25 * first["ctc"].item(), (first["ctc"].item(), losses["ctc"].item())
+    served = SonovisModel(replace(TINY, ctc_weight=0.5), FEAT, IMAGE, phones=0)  # built to evaluate or serve
+    assert served.ctc is None
+    missing, unexpected = served.load_state_dict(model.state_dict(), strict=False)
+    assert not missing and unexpected and all(key.startswith("ctc.") for key in unexpected)
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model.encode_speech(batch.speech, batch.speech_lengths),
+                           served.eval().encode_speech(batch.speech, batch.speech_lengths))
+        assert "ctc" not in model.losses(batch)  # training only
+    with pytest.raises(ConfigError, match="phones"):
+        model.train().losses(replace(batch, phones=None))
+    with pytest.raises(ConfigError, match="crop_frames"):
+        SonovisModel(replace(TINY, ctc_weight=0.5, crop_frames=40), FEAT, IMAGE, phones=6)
+    assert build(ctc_weight=0.0).ctc is None

@@ -25,7 +25,7 @@ from sonovis.config import (
 from sonovis.data.prepare import prepare
 from sonovis.data.shards import caption_key, load_prepared, read_manifest
 from sonovis.data.voices import held_out_mask
-from sonovis.errors import ConfigError
+from sonovis.errors import ConfigError, InputError
 from sonovis.train.batches import voice_pairs
 from sonovis.train.checkpoint import load_checkpoint, read_checkpoint
 from sonovis.train.evaluate import evaluate_checkpoint, metrics_text
@@ -272,3 +272,30 @@ def test_voice_pair_loss_is_weighted_into_the_total_and_training_learns(two_voic
     assert max(h["s2i_r5"] for h in history) >= 30.0, [round(h["s2i_r5"], 1) for h in history]
     with pytest.raises(ConfigError, match="voice_pair_weight"):
         next(iter(fit(_paired(weight=-1.0), two_voice_data)))
+
+
+def test_phone_ctc_trains_on_prepared_phones_and_is_dropped_to_evaluate(data, prepared_builtin: Path,
+                                                                      tmp_path: Path) -> None:
+    """The CTC head's targets are each utterance's own phones; a saved model evaluated without the train
+    split builds no head and scores exactly what the trainer scored; a folder without phones is refused."""
+    cfg = replace(SMALL, model=replace(SMALL.model, ctc_weight=0.3), train=replace(SMALL.train, epochs=1))
+    trainer = Trainer(cfg, data)
+    train = data.splits["train"]
+    assert trainer.phones == sorted({p for u in train.phonemes for p in u.split()}) and "ɹ" in trainer.phones
+    rows = trainer.epoch_batches(np.random.default_rng(0))[0]
+    batch = trainer.make_batch(train, rows)
+    for i, row in enumerate(rows):
+        ids = batch.phones[i, : batch.phone_lengths[i]].tolist()
+        assert " ".join(trainer.phones[k - 1] for k in ids) == train.phonemes[row]
+    result = next(iter(fit(cfg, data)))
+    assert result.trainer.model.ctc is not None and np.isfinite(result.metrics["train_loss"])
+    result.trainer.save(tmp_path / "model.pt")
+    dev_only = load_prepared(prepared_builtin, splits=("dev",))
+    served = load_checkpoint(tmp_path / "model.pt", dev_only)
+    assert served.model.ctc is None
+    assert served.evaluate("dev") == result.trainer.evaluate("dev")
+    resumed = load_checkpoint(tmp_path / "model.pt", data)  # with the train split it can go on training
+    assert resumed.model.ctc is not None and resumed.phones == trainer.phones
+    old = replace(data, splits={**data.splits, "train": replace(train, phonemes=None)})
+    with pytest.raises(InputError, match="prepared before"):
+        Trainer(cfg, old)
