@@ -202,7 +202,7 @@ class SearchConfig:
     # Trials TPE samples at random before it models anything (Optuna's default, fine for 50 trials);
     # lower it when comparing TPE with random sampling at a dozen trials, or the two are the same.
     startup_trials: int = ranged(10, "[0, inf)")
-    scheduler: str = "asha"  # asha | fifo (no early stopping)
+    scheduler: str = "asha"  # asha | hyperband | fifo (no early stopping): tuner.SCHEDULERS
     reserved_cpus: int = ranged(0, "[0, inf)")  # CPUs per cluster left free of trials (e.g. for the driver)
     # retries per trial after a crash or a lost node, from its last checkpoint; -1: no limit (Ray's convention)
     max_failures: int = ranged(3, "[-1, inf)")

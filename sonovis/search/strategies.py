@@ -1,7 +1,7 @@
 """``sonovis ablate --strategies``: search strategies compared on one space at equal trial count.
 
-Each strategy (searcher+scheduler: TPE or random sampling, with ASHA or without early
-stopping) runs the same [search] settings through search.py's Tuner in a folder of its own
+Each strategy (searcher+scheduler: TPE or random sampling, with ASHA, HyperBand or without
+early stopping) runs the same [search] settings through search.py's Tuner in a folder of its own
 (its own Tune experiment and optuna.db; ``sonovis report`` works on each). Cost is counted in
 trial-epochs: every epoch a trial trains and reports is one. Reports of concurrent trials are
 put in wall-clock order, so "trial-epochs to target" is what the whole search had spent when
@@ -24,6 +24,8 @@ from sonovis.config import AblateConfig, ExperimentConfig, SearchConfig, to_dict
 from sonovis.errors import ConfigError
 from sonovis.runtime import connect
 from sonovis.search.tuner import (
+    SAMPLERS,
+    SCHEDULERS,
     concurrency,
     make_tuner,
     searches_grid,
@@ -34,8 +36,6 @@ from sonovis.search.tuner import (
 from sonovis.table import format_table
 from sonovis.train.metrics import SEARCH_METRIC
 
-SEARCHERS = ("tpe", "random")
-SCHEDULERS = ("asha", "fifo")
 REFERENCE = "random+fifo"  # the baseline every strategy is measured against
 ORDER = ["wall_time", "trial_id", "training_iteration"]  # time first; the rest only breaks exact ties
 
@@ -43,9 +43,9 @@ ORDER = ["wall_time", "trial_id", "training_iteration"]  # time first; the rest 
 def strategy_search(search: SearchConfig, strategy: str) -> SearchConfig:
     """``search`` with the strategy's searcher and scheduler; everything else (space, trials, seed) equal."""
     searcher, _, scheduler = strategy.partition("+")
-    if searcher not in SEARCHERS or scheduler not in SCHEDULERS:
+    if searcher not in SAMPLERS or scheduler not in SCHEDULERS:  # tuner's registries
         raise ConfigError(f"ablate.strategies: {strategy!r} is not searcher+scheduler "
-                          f"(searchers {SEARCHERS}, schedulers {SCHEDULERS})")
+                          f"(searchers {', '.join(SAMPLERS)}; schedulers {', '.join(SCHEDULERS)})")
     storage = f"{search.storage_path.rstrip('/')}/{folder_name(strategy)}" if search.storage_path else ""
     return replace(search, searcher=searcher, scheduler=scheduler, storage_path=storage)
 

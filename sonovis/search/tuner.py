@@ -22,7 +22,7 @@ import optuna
 import pandas as pd
 import ray
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from sonovis.config import ExperimentConfig, SearchConfig, experiment_from_flat, flatten
@@ -129,14 +129,14 @@ class PrunedAwareOptunaSearch(OptunaSearch):
 class TrialLog(tune.Callback):
     """One line per finished trial, so a long search shows where it is without Tune's full tables."""
 
-    def __init__(self, total: int, max_epochs: int):  # no callables kept: Tune pickles callbacks
-        self.total, self.max_epochs, self.done, self.t0 = total, max_epochs, 0, time.time()
+    def __init__(self, total: int, max_epochs: int, scheduler: str = "fifo"):  # no callables kept: Tune pickles callbacks
+        self.total, self.max_epochs, self.scheduler, self.done, self.t0 = total, max_epochs, scheduler, 0, time.time()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.done += 1
         last = trial.last_result or {}
         epochs = last.get("training_iteration", 0)
-        how = "finished" if epochs >= self.max_epochs else f"stopped by ASHA after epoch {epochs}"
+        how = "finished" if epochs >= self.max_epochs else f"stopped by {self.scheduler.upper()} after epoch {epochs}"
         print(f"[tune] trial {self.done}/{self.total} {trial.trial_id} {how}: "
                   f"{SEARCH_METRIC} {last.get(SEARCH_METRIC, float('nan')):.1f}, "
                   f"s2i R@10 {last.get('s2i_r10', float('nan')):.1f}  ({time.time() - self.t0:.0f}s)", flush=True)
@@ -146,23 +146,48 @@ def make_tuner(search: SearchConfig, base: ExperimentConfig, trial: Any, runs: P
                first: list[dict[str, Any]] = ()) -> tune.Tuner:
     """The search's Tuner; ``trial`` comes from ``trainable``, built once so the data enters the object store once;
     the points in ``first`` (a warm start) run before the sampler proposes any."""
-    space = param_space(search, base)
-    sampler = (optuna.samplers.TPESampler(seed=search.seed, n_startup_trials=search.startup_trials)
-               if search.searcher == "tpe" else optuna.samplers.RandomSampler(seed=search.seed))
-    searcher = PrunedAwareOptunaSearch(
-        sampler=sampler, seed=search.seed, max_epochs=search.max_epochs, study_name=EXPERIMENT,
-        points_to_evaluate=list(first) or None,
-        storage=optuna.storages.RDBStorage(f"sqlite:///{runs / 'optuna.db'}"),  # optuna-dashboard reads it
-    )
-    scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=search.max_epochs,
-                               grace_period=search.grace_period, reduction_factor=search.reduction_factor)
-                 if search.scheduler == "asha" else FIFOScheduler())
     return tune.Tuner(
         trial,
-        param_space=space,
-        tune_config=tune_config(search, search_alg=searcher, scheduler=scheduler, num_samples=search.trials),
-        run_config=run_config(search, runs, EXPERIMENT, TrialLog(search.trials, search.max_epochs)),
+        param_space=param_space(search, base),
+        tune_config=tune_config(search, search_alg=make_searcher(search, f"sqlite:///{runs / 'optuna.db'}", first),
+                                scheduler=make_scheduler(search), num_samples=search.trials),
+        run_config=run_config(search, runs, EXPERIMENT, TrialLog(search.trials, search.max_epochs, search.scheduler)),
     )
+
+
+SAMPLERS: dict[str, Callable[[SearchConfig], optuna.samplers.BaseSampler]] = {
+    "tpe": lambda s: optuna.samplers.TPESampler(seed=s.seed, n_startup_trials=s.startup_trials),
+    "random": lambda s: optuna.samplers.RandomSampler(seed=s.seed),
+}
+SCHEDULERS: dict[str, Callable[[SearchConfig], TrialScheduler]] = {
+    "asha": lambda s: ASHAScheduler(time_attr="training_iteration", max_t=s.max_epochs,
+                                    grace_period=s.grace_period, reduction_factor=s.reduction_factor),
+    "fifo": lambda s: FIFOScheduler(),  # no early stopping
+    # Synchronous HyperBand: brackets of several grace periods, trials paused (checkpointed) at each
+    # rung until the rung is full; grace_period does not apply (each bracket sets its own).
+    "hyperband": lambda s: HyperBandScheduler(time_attr="training_iteration", max_t=s.max_epochs,
+                                              reduction_factor=s.reduction_factor),
+}
+
+
+def make_searcher(search: SearchConfig, storage: str | None = None,
+                  first: list[dict[str, Any]] = ()) -> PrunedAwareOptunaSearch:
+    """``search.searcher``'s sampler behind Tune; the study in ``storage`` (an SQLite URL: optuna-dashboard
+    reads it, and it outlives the driver) or in memory when None."""
+    if search.searcher not in SAMPLERS:
+        raise ConfigError(f"search.searcher = {search.searcher!r}: expected one of {', '.join(SAMPLERS)}")
+    return PrunedAwareOptunaSearch(
+        sampler=SAMPLERS[search.searcher](search), seed=search.seed, max_epochs=search.max_epochs,
+        study_name=EXPERIMENT, points_to_evaluate=list(first) or None,
+        storage=optuna.storages.RDBStorage(storage) if storage else None,
+    )
+
+
+def make_scheduler(search: SearchConfig) -> TrialScheduler:
+    """``search.scheduler``: what stops (or pauses) trials early."""
+    if search.scheduler not in SCHEDULERS:
+        raise ConfigError(f"search.scheduler = {search.scheduler!r}: expected one of {', '.join(SCHEDULERS)}")
+    return SCHEDULERS[search.scheduler](search)
 
 
 def tune_config(search: SearchConfig, **kwargs: Any) -> tune.TuneConfig:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from ray.tune.schedulers import HyperBandScheduler
 
 from sonovis.cli import main
 from sonovis.config import (
@@ -18,7 +19,9 @@ from sonovis.config import (
     TrainConfig,
 )
 from sonovis.data.shards import load_prepared
-from sonovis.search.strategies import account, compare_strategies
+from sonovis.errors import ConfigError
+from sonovis.search.strategies import account, compare_strategies, strategy_search
+from sonovis.search.tuner import make_scheduler
 from sonovis.train.checkpoint import read_checkpoint
 from sonovis.train.trainer import Trainer
 from sonovis.use.report import read_trials, write_report
@@ -114,12 +117,23 @@ def test_ablate_refuses_a_bad_setup_before_any_work(prepared_builtin: Path, tmp_
     common = ["ablate", "--data", str(prepared_builtin), "--out", str(tmp_path / "out")]
     assert main([*common, "--set", 'ablate.arms={cmd = {"model.cmd_weight" = 0.5}}']) == 2
     assert main([*common, "--set", 'ablate.arms={baseline = {}, long = {"train.epochs" = 9}}']) == 2
-    assert main([*common, "--strategies", "--set", 'ablate.strategies=["tpe+hyperband"]']) == 2
+    assert main([*common, "--strategies", "--set", 'ablate.strategies=["tpe+bohb"]']) == 2
     # only sonovis' own lines: a Ray worker left by an earlier test may print to this process' stderr too
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("sonovis ablate:")]
     assert len(errors) == 3
-    assert "needs a 'baseline' arm" in errors[0] and "['train.epochs']" in errors[1] and "tpe+hyperband" in errors[2]
+    assert "needs a 'baseline' arm" in errors[0] and "['train.epochs']" in errors[1] and "tpe+bohb" in errors[2]
     assert not (tmp_path / "out").exists()
+
+
+def test_hyperband_is_a_strategy_and_unknown_schedulers_are_refused() -> None:
+    search = strategy_search(SearchConfig(max_epochs=9, reduction_factor=3), "tpe+hyperband")
+    scheduler = make_scheduler(search)
+    assert isinstance(scheduler, HyperBandScheduler)
+    # brackets of max_t 9 and eta 3: the most aggressive starts 9 trials at 1 epoch, the safest 3 at 9
+    assert scheduler._s_max_1 == 3 and scheduler._get_n0(2) == 9 and scheduler._get_r0(2) == 1
+    assert scheduler._get_r0(0) == 9
+    with pytest.raises(ConfigError, match=r"search.scheduler = 'bohb'"):
+        make_scheduler(SearchConfig(scheduler="bohb"))
 
 
 def test_limit_images_trains_on_every_caption_of_the_first_images_only(prepared_builtin: Path) -> None:
