@@ -31,6 +31,54 @@ class CorpusConfig:
 
 
 @dataclass
+class ConditionsConfig:
+    """What a person's recording goes through and no synthesiser produces, rendered at prep time.
+
+    ``sonovis.data.conditions`` applies the chosen kinds in physical order (voice conversion, room,
+    microphone, noise, codec), each with values drawn from (speech.seed, utterance id, kind) only.
+    """
+
+    # any of voice_conversion, room, microphone, noise, codec; () = off, every utterance clean
+    kinds: tuple[str, ...] = ()
+    # The first K renditions of a caption (of speech.voices_per_caption) go through the conditions, the
+    # rest stay clean: with 2 voices and K = 1 each caption is heard once clean and once in a room, and
+    # model.voice_pair_weight pulls the two together. With one voice a caption, 1 conditions every utterance.
+    per_caption: int = ranged(1, "[1, inf)")
+    # Distinct simulated rooms, each computed once per worker and reused: a room's image sources cost
+    # 0.09 s CPU on average over the default ranges (growing with RT60 cubed: ~1 s at 0.7), while its
+    # convolution with an utterance costs 4 ms, so 64 rooms are 6 s a worker rather than 0.09 s an utterance.
+    rooms: int = ranged(64, "[1, inf)")
+    room_size_m: tuple[float, float] = ranged((3.5, 8.0), "[1, 50]", pair=True)  # floor sides: office to meeting room
+    room_height_m: tuple[float, float] = ranged((2.5, 3.2), "[1, 20]", pair=True)  # ceilings of offices and homes
+    # Reverberation time for inverse_sabine: furnished offices and living rooms measure 0.3-0.6 s, bare
+    # meeting rooms up to 0.8. A shoebox decays ~1.4x slower than Sabine says (each utterance records
+    # the measured RT60 too), so 0.15-0.5 gives ~0.2-0.7 s measured; a room's cost grows with RT60 cubed.
+    rt60_s: tuple[float, float] = ranged((0.15, 0.5), "(0, 3]", pair=True)
+    # Talker to microphone: a headset's 0.3 m to across a meeting table; must fit the smallest room
+    # (the pair keeps 0.5 m from every wall).
+    distance_m: tuple[float, float] = ranged((0.3, 2.5), "(0, 49]", pair=True)
+    # Microphone band: the low cut of small capsules and laptop mics (50-300 Hz) and the top of the
+    # channel, from a telephone's 3.4 kHz to wideband speech's 7.5 kHz (clamped below Nyquist).
+    highpass_hz: tuple[float, float] = ranged((50.0, 300.0), "(0, inf)", pair=True)
+    lowpass_hz: tuple[float, float] = ranged((3400.0, 7500.0), "(0, inf)", pair=True)
+    # Preamp level: espeak peaks near full scale, so gains above 0 dB also clip, as a hot input does.
+    gain_db: tuple[float, float] = ranged((-6.0, 6.0), "[-60, 40]", pair=True)
+    # Additive noise against the utterance's mean power: 10 dB is a noisy open office, 30 dB a quiet room.
+    snr_db: tuple[float, float] = ranged((10.0, 30.0), "[-20, 100]", pair=True)
+    noise_colours: tuple[str, ...] = ("white", "brown")  # white: electronic hiss; brown: fans and traffic rumble
+    codecs: tuple[str, ...] = ("mp3", "opus")  # lossy round trips: MP3 files, Opus in calls and voice messages
+    # Bitrates drawn uniformly (ffmpeg takes the nearest its encoder supports): MP3 speech from a
+    # narrow 32 kbps to a clean 96; Opus from a poor call's 12 kbps to 32, transparent for speech.
+    mp3_kbps: tuple[int, int] = ranged((32, 96), "[8, 320]", pair=True)
+    opus_kbps: tuple[int, int] = ranged((12, 32), "[6, 510]", pair=True)
+    # Voice conversion (WORLD resynthesis), log-uniform factors: F0 x0.8-1.25 is +-4 semitones, inside
+    # espeak's own pitch spread; an envelope warp of +-10 % is about half the vocal-tract-length gap
+    # between adult men and women, as augment.vtlp's default is.
+    f0_scale: tuple[float, float] = ranged((0.8, 1.25), "(0, 4]", pair=True)
+    envelope_warp: tuple[float, float] = ranged((0.9, 1.1), "(0, 2]", pair=True)
+
+
+@dataclass
 class SpeechConfig:
     # espeak (offline; with mbrola voices too) | gtts (online) | flite | pico | rhvoice (offline, other synthesis
     # methods: see tts_local.py) | a mixture drawn per utterance, e.g. "espeak+flite+pico" |
@@ -69,6 +117,11 @@ class SpeechConfig:
     # Audio whose loudest 25 ms frame is quieter than this (dBFS) is skipped as silent: espeak's
     # loudest frame is -15 to -7 dBFS (100 random captions), so -50 leaves 35 dB for quiet microphones.
     silence_dbfs: float = ranged(-50.0, "(-inf, 0]")
+    # Rooms, microphones, noise and codecs for a share of the utterances (speech.conditions.kinds; off).
+    conditions: ConditionsConfig = field(default_factory=ConditionsConfig)
+    # A named, fixed condition set applied to every utterance instead (e.g. "office": one room, a laptop
+    # microphone, fan noise, Opus), to prepare a dev folder "in the room"; "" = none.
+    eval_condition: str = ""
 
 
 @dataclass
