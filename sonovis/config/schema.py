@@ -286,6 +286,7 @@ DEFAULT_SPACE: dict[str, dict[str, list]] = {
     "model.learnable_temperature": {"choice": [False, True]},
     "model.cmd_weight": {"choice": [0.0, 0.1, 0.5]},
     "model.pairs": {"choice": [["speech-image"], ["speech-image", "speech-text", "text-image"]]},
+    "model.ctc_weight": {"choice": [0.0, 0.3, 1.0]},  # phonetic supervision: off, light, as strong as InfoNCE
 }
 
 
