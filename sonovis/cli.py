@@ -58,6 +58,12 @@ def prepare_settings(args: argparse.Namespace) -> dict:
         extra.append(f"corpus.limit={args.limit}")
     if args.voices_per_caption is not None:
         extra.append(f"speech.voices_per_caption={args.voices_per_caption}")
+    if args.conditions is not None:
+        extra.append(f"speech.conditions.kinds={json.dumps(args.conditions.split(','))}")
+    if args.conditions_per_caption is not None:
+        extra.append(f"speech.conditions.per_caption={args.conditions_per_caption}")
+    if args.eval_condition is not None:
+        extra.append(f"speech.eval_condition={json.dumps(args.eval_condition)}")
     if args.num_cpus is not None:
         extra.append(f"prepare.num_cpus={args.num_cpus}")
     return _settings(args, extra)
@@ -187,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--splits", help="comma-separated, default train,dev")
     p.add_argument("--limit", type=int, help="at most N images per split (all their captions)")
     p.add_argument("--voices-per-caption", type=int)
+    p.add_argument("--conditions", metavar="KINDS", help="render utterances through seeded random conditions: "
+                   "any of voice_conversion,room,microphone,noise,codec (speech.conditions.kinds)")
+    p.add_argument("--conditions-per-caption", type=int, metavar="K", help="the first K of a caption's "
+                   "--voices-per-caption renditions go through them, the rest stay clean (default 1)")
+    p.add_argument("--eval-condition", metavar="PRESET", help="every utterance in one fixed condition set: "
+                   "office | phone (speech.eval_condition)")
     p.add_argument("--num-cpus", type=int, help="parallel workers (default: every CPU of the cluster)")
     p.add_argument("--address")
 

@@ -17,6 +17,7 @@ from PIL import Image
 
 from sonovis.config import PrepareConfig
 from sonovis.data.audio import Waveform, audio_problem, header_seconds
+from sonovis.data.conditions import condition_text, conditions_for, render
 from sonovis.data.corpus.rows import CaptionRow
 from sonovis.data.features import feature_dim, speech_features
 from sonovis.data.phonemes import phonemiser
@@ -64,7 +65,8 @@ class Extractor:
         feats: list[np.ndarray] = []
         columns: dict[str, list] = {k: [] for k in utterance_schema(1).names if k != "features"}
         skipped: list[dict[str, Any]] = []
-        stats = {"synthesised": 0, "cache_hits": 0, "speech_seconds": 0.0, "feature_seconds": 0.0}
+        stats = {"synthesised": 0, "cache_hits": 0, "speech_seconds": 0.0, "condition_seconds": 0.0,
+                 "feature_seconds": 0.0}
         phonemise = phonemiser()
         phones = dict(zip((t.row.caption for t in tasks), phonemise([t.row.caption for t in tasks])))
         for task in tasks:
@@ -79,17 +81,25 @@ class Extractor:
             stats["speech_seconds"] += t1 - t0
             stats["cache_hits" if cached else "synthesised"] += 1
             try:
+                wave, condition = self._condition(task, wave)
+            except InputError as err:  # a condition that cannot apply (e.g. too short to convert) is a skip
+                skipped.append(_skip(row, task, f"conditions: {err}"))
+                continue
+            t2 = time.perf_counter()
+            stats["condition_seconds"] += t2 - t1
+            try:
                 matrix = speech_features(wave.samples, wave.sample_rate, self.cfg.features)
             except InputError as err:  # e.g. empty or shorter than one analysis window
                 skipped.append(_skip(row, task, str(err)))
                 continue
-            stats["feature_seconds"] += time.perf_counter() - t1
+            stats["feature_seconds"] += time.perf_counter() - t2
             feats.append(matrix)
             for key, value in (
                 ("id", task.utterance_id), ("image", row.image_id), ("caption", row.caption),
                 ("phonemes", phones[row.caption]), ("split", row.split), ("engine", voice.engine),
                 ("voice", voice.label()),
-                ("voice_group", voice.group()), ("sample_rate", self.cfg.features.sample_rate),
+                ("voice_group", voice.group()), ("condition", condition),
+                ("sample_rate", self.cfg.features.sample_rate),
                 ("duration", wave.duration), ("n_frames", len(matrix)),
             ):
                 columns[key].append(value)
@@ -113,6 +123,18 @@ class Extractor:
         if problem:
             raise InputError(f"{row.audio_path or voice.label()}: {problem}")
         return voice, wave, cached
+
+    def _condition(self, task: UtteranceTask, wave: Waveform) -> tuple[Waveform, str]:
+        """The audio through the rendition's conditions, if it has any, and their record for the shard.
+
+        After synthesis, so the speech cache keeps clean audio and one synthesis serves every condition.
+        """
+        conditions = conditions_for(self.cfg.speech, task.voice_index)
+        if conditions is None:
+            return wave, condition_text({})
+        samples, record = render(wave.samples, wave.sample_rate, conditions, self.cfg.speech.seed,
+                                 task.utterance_id)
+        return Waveform(samples=samples, sample_rate=wave.sample_rate), condition_text(record)
 
     def images(self, rows: list[tuple[str, str, str]]) -> ShardResult:
         """``rows`` are (image id, split, absolute path); decode failures were caught by the corpus reader."""

@@ -26,6 +26,7 @@ import torch
 
 from sonovis import __version__
 from sonovis.config import PrepareConfig, from_dict, to_dict
+from sonovis.data.conditions import PRESETS, check_conditions, condition_counts
 from sonovis.data.corpus.load import load_corpus
 from sonovis.data.corpus.rows import CaptionRow, Corpus
 from sonovis.data.extract import Extractor, UtteranceTask
@@ -56,8 +57,12 @@ def _digest(*parts: Any) -> str:
 
 def plan_shards(cfg: PrepareConfig, corpus: Corpus, out: Path) -> list[ShardPlan]:
     """Every shard of the output, in a deterministic order (images first: they are the slow ones)."""
-    # holdout_voices only when set: folders prepared before the field existed stay finished.
-    speech = {k: v for k, v in to_dict(cfg.speech).items() if k != "cache_dir" and (k != "holdout_voices" or v)}
+    # holdout_voices and the conditions only when set: folders prepared before those fields existed stay finished.
+    when_set = {"holdout_voices": cfg.speech.holdout_voices, "conditions": cfg.speech.conditions.kinds,
+                "eval_condition": cfg.speech.eval_condition}
+    speech = {k: v for k, v in to_dict(cfg.speech).items() if k != "cache_dir" and when_set.get(k, True)}
+    if cfg.speech.eval_condition:  # the preset's values, not only its name: a preset changed is redone
+        speech["eval_condition"] = to_dict(PRESETS[cfg.speech.eval_condition])
     utt_settings = _digest(speech, to_dict(cfg.features), "utterances-v2")  # v2: phonemes
     img_settings = _digest(cfg.features.backbone, "images-v1")
     rows = sorted(corpus.rows, key=lambda r: (r.split, r.image_id, r.caption_index))
@@ -120,6 +125,7 @@ def make_shard(extractor: Extractor, kind: str, path: Path, fingerprint: str, pa
 
 def prepare(cfg: PrepareConfig, address: str | None = None, echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Make (or finish) the prepared folder ``cfg.out`` and return its manifest."""
+    check_conditions(cfg.speech)  # before any folder, scene or worker: an impossible room is one line
     out = Path(cfg.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -190,11 +196,14 @@ def build_manifest(cfg: PrepareConfig, corpus: Corpus, plans: list[ShardPlan], d
     voices: dict[str, dict[str, int]] = {}
     import pyarrow.parquet as pq  # only the small voice columns, to account for every voice
 
-    utt_splits, utt_voices = [], []
+    utt_splits, utt_voices, utt_conditions = [], [], []
     for entry in shards["utterances"]:
-        table = pq.read_table(out / entry["path"], columns=["split", "voice", "voice_group"])
+        path = out / entry["path"]
+        has_condition = "condition" in pq.read_schema(path).names  # shards made before conditions: all clean
+        table = pq.read_table(path, columns=["split", "voice", "voice_group"] + ["condition"] * has_condition)
         utt_splits += table.column("split").to_pylist()
         utt_voices += table.column("voice").to_pylist()
+        utt_conditions += table.column("condition").to_pylist() if has_condition else [""] * table.num_rows
         for split, group in zip(table.column("split").to_pylist(), table.column("voice_group").to_pylist()):
             voices.setdefault(split, {}).setdefault(group, 0)
             voices[split][group] += 1
@@ -218,6 +227,7 @@ def build_manifest(cfg: PrepareConfig, corpus: Corpus, plans: list[ShardPlan], d
         # what made the CTC targets, per worker: training refuses a folder that mixes phones and letters
         "phonemes": sorted({done[p.path].get("phonemes", "") for p in plans if p.kind == "utterances"} - {""}),
         "holdout_voices": split_voice_counts(utt_splits, utt_voices, cfg.speech.holdout_voices),
+        "conditions": condition_counts(utt_splits, utt_conditions, cfg.speech),
         "shards": shards,
         "stats": {**{k: round(v, 2) for k, v in stats.items()}, "wall_seconds": round(seconds, 1)},
     }
@@ -230,11 +240,17 @@ def summary_table(manifest: dict[str, Any]) -> str:
     stats = manifest["stats"]
     table = format_table(["split", "images", "captions", "utterances", "skipped", "voice groups"], rows,
                          title="prepared")
-    holdout, held = manifest["holdout_voices"], ""
+    holdout, notes = manifest["holdout_voices"], ""
     if holdout["patterns"]:
         sides = ", ".join(f"{split} {c['heldout']} held out / {c['seen']} other"
                           for split, c in holdout["by_split"].items())
-        held = f"\nutterances in held-out voices {holdout['patterns']}: {sides}"
+        notes = f"\nutterances in held-out voices {holdout['patterns']}: {sides}"
+    conditions = manifest.get("conditions", {"kinds": []})  # manifests made before conditions have none
+    if conditions["kinds"]:
+        preset = f" (preset {conditions['preset']})" if conditions["preset"] else ""
+        sides = "; ".join(f"{split} " + ", ".join(f"{n} {kind}" for kind, n in c.items())
+                          for split, c in conditions["by_split"].items())
+        notes += f"\nutterances per condition{preset}: {sides}"
     return (f"{table}\nbad corpus rows: {len(manifest['skipped']) - acc['skipped_utterances']}   "
             f"synthesised: {int(stats.get('synthesised', 0))}   from cache: {int(stats.get('cache_hits', 0))}   "
-            f"every row accounted for: {'yes' if acc['complete'] else 'NO'}   wall: {stats['wall_seconds']}s{held}")
+            f"every row accounted for: {'yes' if acc['complete'] else 'NO'}   wall: {stats['wall_seconds']}s{notes}")

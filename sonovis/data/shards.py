@@ -53,6 +53,7 @@ def utterance_schema(feat_dim: int) -> pa.Schema:
         ("engine", pa.string()),
         ("voice", pa.string()),  # full voice settings label
         ("voice_group", pa.string()),  # voice family, for leave-voices-out evaluation
+        ("condition", pa.string()),  # JSON of kind -> drawn values (sonovis.data.conditions); "" = clean
         ("sample_rate", pa.int32()),  # rate the features were computed at
         ("duration", pa.float32()),  # seconds of audio
         ("n_frames", pa.int32()),

@@ -33,7 +33,10 @@ def test_builtin_prep_schema_counts_and_features(prepared_builtin: Path) -> None
     assert manifest["versions"]["ray"] and manifest["config"]["features"]["n_mfcc"] == 40
     utt = pq.read_table(prepared_builtin / manifest["shards"]["utterances"][0]["path"])
     assert utt.schema.names == ["id", "image", "caption", "phonemes", "split", "engine", "voice", "voice_group",
-                                "sample_rate", "duration", "n_frames", "features"]
+                                "condition", "sample_rate", "duration", "n_frames", "features"]
+    assert set(utt.column("condition").to_pylist()) == {""}  # no conditions asked for: every utterance clean
+    assert manifest["conditions"] == {"kinds": [], "preset": "", "by_split": {"train": {"clean": 750},
+                                                                             "dev": {"clean": 150}}}
     first = utt.slice(0, 1).to_pylist()[0]
     assert first["engine"] == "espeak" and first["sample_rate"] == 16000
     assert len(first["features"]) == first["n_frames"] and len(first["features"][0]) == 40
