@@ -143,6 +143,14 @@ def test_draws_depend_only_on_seed_and_utterance_id(speech: Waveform) -> None:
     assert room_only["room"] == rec_a["room"]  # another kind switched off leaves this kind's draws alone
 
 
+def test_voice_conversion_is_a_kind_of_the_chain_and_comes_first(speech: Waveform) -> None:
+    cfg = fixed(kinds=("noise", "voice_conversion"), f0_scale=(1.2, 1.2), envelope_warp=(0.95, 0.95))
+    out, record = render(speech.samples, speech.sample_rate, cfg, 0, "x#0")
+    assert list(record) == ["voice_conversion", "noise"]  # physical order, whatever the config's order
+    assert record["voice_conversion"] == {"f0_scale": 1.2, "envelope_warp": 0.95}
+    assert len(out) == len(speech.samples) and not np.allclose(out, speech.samples, atol=1e-2)
+
+
 def test_renditions_go_through_conditions_as_configured() -> None:
     speech = SpeechConfig(voices_per_caption=3, conditions=fixed(kinds=("noise",), per_caption=2))
     assert [conditions_for(speech, k) is not None for k in range(3)] == [True, True, False]
