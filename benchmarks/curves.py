@@ -36,7 +36,7 @@ from typing import Any, Iterator
 import pandas as pd
 
 from sonovis.config import apply_overrides, experiment_config, flatten, unflatten
-from sonovis.train.metrics import SEARCH_METRIC, flat_metrics
+from sonovis.train.metrics import MEAN_RECALL, SEARCH_METRIC, flat_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -52,13 +52,13 @@ def flat_config(nested: dict[str, Any], overrides: list[str] = ()) -> dict[str, 
     return {CONFIG + k: json.dumps(v) if isinstance(v, list) else v for k, v in flatten(cfg).items()}
 
 
-def with_search_metric(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The search metric where a file predates it, by the one definition (metrics.flat_metrics)."""
-    if SEARCH_METRIC in metrics or not all(f"{d}_r{k}" in metrics for d in ("s2i", "i2s") for k in (1, 5, 10)):
+def with_mean_recall(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The mean recall where a file predates it, by the one definition (metrics.flat_metrics)."""
+    if MEAN_RECALL in metrics or not all(f"{d}_r{k}" in metrics for d in ("s2i", "i2s") for k in (1, 5, 10)):
         return metrics
     nested = {d: {k.split("_", 1)[1]: metrics[k] for k in metrics if k.startswith(d + "_") and
                   k.split("_", 1)[1] in ("r1", "r5", "r10")} for d in ("s2i", "i2s")}
-    return {**metrics, SEARCH_METRIC: flat_metrics(nested)[SEARCH_METRIC]}
+    return {**metrics, MEAN_RECALL: flat_metrics(nested)[MEAN_RECALL]}
 
 
 def cumulative_rows(source: str, run: str, data: str, config: dict[str, Any], epochs: list[dict[str, Any]],
@@ -69,7 +69,7 @@ def cumulative_rows(source: str, run: str, data: str, config: dict[str, Any], ep
         metrics = {k: v for k, v in epoch.items() if isinstance(v, (int, float)) and k not in ("epoch", "cpu_min")}
         yield {"source": source, "run": run, "data": data, "clock": clock, "epoch": int(epoch["epoch"]),
                "epoch_cpu_min": epoch["cpu_min"] - previous, "cpu_min": epoch["cpu_min"],
-               **with_search_metric(metrics), **config}
+               **with_mean_recall(metrics), **config}
         previous = epoch["cpu_min"]
 
 
@@ -96,7 +96,7 @@ def ablation_rows(path: Path) -> Iterator[dict[str, Any]]:
             continue
         overrides = {**d["ablate"]["arms"][trial["arm"]], "train.seed": trial["seed"]}
         config = flat_config(unflatten({**d["base"], **overrides}))
-        metrics = {k: trial[k] for k in trial if k in RECALLS or k == SEARCH_METRIC}
+        metrics = {k: trial[k] for k in trial if k in RECALLS or k == MEAN_RECALL}
         yield {"source": rel(path), "run": f"{trial['arm']}/seed{trial['seed']}", "data": data, "clock": "wall",
                "epoch": int(trial["epochs"]), "epoch_cpu_min": trial["minutes"] / trial["epochs"],
                "cpu_min": trial["minutes"], **metrics, **config}
@@ -110,7 +110,7 @@ def search_rows(path: Path) -> Iterator[dict[str, Any]]:
         for (_, row), total in zip(trial.iterrows(), spent):
             config = {k: v for k, v in row.items() if k.startswith(CONFIG)}
             metrics = {k: row[k] for k in row.index if not k.startswith(CONFIG) and
-                       (k in RECALLS or k == SEARCH_METRIC or k.startswith(("heldout_", "seen_")))}
+                       (k in RECALLS or k in (MEAN_RECALL, SEARCH_METRIC) or k.startswith(("heldout_", "seen_")))}
             yield {"source": rel(path), "run": trial_id, "data": rel(path.parent), "clock": "trial-cpu",
                    "epoch": int(row["training_iteration"]), "epoch_cpu_min": row["cpu_seconds"] / 60,
                    "cpu_min": total, **metrics, **config}

@@ -1,29 +1,38 @@
-"""Search throughput, overhead and memory, measured side by side in one run.
+"""Search throughput, overhead and memory, measured side by side in one run, repeated.
 
-  1. concurrency: trial-epochs per minute with 2 concurrent single-CPU trials vs 1;
-  2. overhead: one Tune trial vs the bare training loop, same config and epochs;
-  3. memory: unique resident memory (USS) of each trial process with 1 and 2 trials at once,
-     against the size of the prepared data, which the object store holds once per node.
+Each repeat measures, in this order on the same prepared data and configuration:
+  1. the bare training loop: ``fit()`` in this process, one thread, no Ray;
+  2. a FIFO search of identical trials, one at a time: Tune's cost per trial against (1);
+  3. the same search, two trials at a time: trial-epochs per minute against (2);
+and samples the unique resident memory (USS) of every trial process, against the size of the
+prepared data, which the node's object store holds once for all trials.
 
-    .venv/bin/python benchmarks/search_speed.py --data PREP [--epochs 3]
+    .venv/bin/python benchmarks/search_speed.py --data PREP [--epochs 3] [--repeat 3] [--out FILE.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import tempfile
 import threading
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import pandas as pd
 import psutil
 
-from sonovis.config import ExperimentConfig, ModelConfig, SearchConfig, TrainConfig
+from provenance import provenance
+from sonovis.config import ExperimentConfig, SearchConfig, TrainConfig
 from sonovis.data.shards import load_prepared
 from sonovis.runtime import connect
 from sonovis.search.tuner import run_search
 from sonovis.table import format_table
 from sonovis.train.trainer import fit
+
+TARGETS = {"concurrency": 1.9, "overhead": 1.05, "uss_gib": 0.7}  # issue #25: >= 1.9x, <= 1.05x, <= 0.7 GiB
 
 
 class TrialMemory(threading.Thread):
@@ -46,8 +55,25 @@ class TrialMemory(threading.Thread):
             time.sleep(0.5)
 
 
-def search(data: str, base: ExperimentConfig, epochs: int, trials: int, reserved: int) -> tuple[float, float, float]:
-    """Wall seconds, mean trial seconds, and mean peak USS (MiB) of a FIFO search of identical trials."""
+@dataclass
+class Search:
+    wall_s: float  # the whole search, first trial start to last trial end
+    trial_s: float  # mean of the trials' own time_total_s
+    uss_mib: float  # mean over trial processes of each one's peak USS
+
+
+@dataclass
+class Repeat:
+    bare_s: float
+    one: Search
+    two: Search
+
+    def ratios(self) -> dict[str, float]:
+        return {"concurrency": self.one.wall_s / self.two.wall_s, "overhead": self.one.trial_s / self.bare_s,
+                "uss_gib": max(self.one.uss_mib, self.two.uss_mib) / 1024}
+
+
+def search(data: str, base: ExperimentConfig, epochs: int, trials: int, reserved: int) -> Search:
     memory = TrialMemory()
     memory.start()
     runs = Path(tempfile.mkdtemp(prefix="sonovis-bench-"))
@@ -57,11 +83,16 @@ def search(data: str, base: ExperimentConfig, epochs: int, trials: int, reserved
     run_search(cfg, base, data, runs, echo=lambda _: None)
     wall = time.perf_counter() - t0
     memory.running = False
-    import pandas as pd
-
     table = pd.read_csv(runs / "trials.csv")
-    uss = sum(memory.peak.values()) / max(len(memory.peak), 1)
-    return wall, float(table["time_total_s"].mean()), uss
+    return Search(wall, float(table["time_total_s"].mean()), sum(memory.peak.values()) / max(len(memory.peak), 1))
+
+
+def measure(data: str, base: ExperimentConfig, epochs: int, trials: int) -> Repeat:
+    t0 = time.perf_counter()
+    for _ in fit(base, load_prepared(data)):
+        pass
+    bare = time.perf_counter() - t0
+    return Repeat(bare, search(data, base, epochs, trials, reserved=1), search(data, base, epochs, trials, reserved=0))
 
 
 def main() -> None:
@@ -69,30 +100,42 @@ def main() -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--trials", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=3, help="the whole measurement, this many times in a row")
+    parser.add_argument("--out", type=Path, help="a result JSON (benchmarks/results/speed/...) with its provenance")
     args = parser.parse_args()
-    base = ExperimentConfig(model=ModelConfig(hidden_size=128, conv_channels=96),
-                            train=TrainConfig(epochs=args.epochs))
+    base = ExperimentConfig(train=TrainConfig(epochs=args.epochs))  # the default model, as a search's base
     data = load_prepared(args.data)
     data_mib = sum(a.nbytes for s in data.splits.values() for a in (s.features, s.pooled)) / 2**20
-
-    t0 = time.perf_counter()
-    for _ in fit(base, data):
-        pass
-    bare = time.perf_counter() - t0
+    images = {name: len(s.pooled) for name, s in data.splits.items()}
+    utterances = {name: len(s.utterance_ids) for name, s in data.splits.items()}
+    del data
 
     connect(num_cpus=2)
-    one_wall, one_trial, one_uss = search(args.data, base, args.epochs, args.trials, reserved=1)
-    two_wall, two_trial, two_uss = search(args.data, base, args.epochs, args.trials, reserved=0)
-    epochs = args.trials * args.epochs
-    print(format_table(
-        ["run", "wall s", "trial-epochs/min", "s per trial", "USS per trial MiB"],
-        [["bare fit() loop, 1 thread", bare, 60 * args.epochs / bare, bare, "-"],
-         [f"{args.trials} trials, 1 at a time", one_wall, 60 * epochs / one_wall, one_trial, one_uss],
-         [f"{args.trials} trials, 2 at a time", two_wall, 60 * epochs / two_wall, two_trial, two_uss]],
-        title=f"search speed: {args.epochs} epochs a trial, prepared data {data_mib:.0f} MiB"))
-    print(f"concurrency 2 vs 1: {one_wall / two_wall:.2f}x (target >= 1.9x);  "
-          f"Tune trial vs bare loop: {one_trial / bare:.3f}x (target <= 1.05x);  "
-          f"USS per trial 1 vs 2 at once: {one_uss:.0f} vs {two_uss:.0f} MiB, data {data_mib:.0f} MiB held once per node")
+    repeats = []
+    for i in range(args.repeat):
+        r = measure(args.data, base, args.epochs, args.trials)
+        repeats.append(r)
+        epochs = args.trials * args.epochs
+        print(format_table(
+            ["run", "wall s", "trial-epochs/min", "s per trial", "USS per trial MiB"],
+            [["bare fit() loop, 1 thread", r.bare_s, 60 * args.epochs / r.bare_s, r.bare_s, "-"],
+             [f"{args.trials} trials, 1 at a time", r.one.wall_s, 60 * epochs / r.one.wall_s, r.one.trial_s, r.one.uss_mib],
+             [f"{args.trials} trials, 2 at a time", r.two.wall_s, 60 * epochs / r.two.wall_s, r.two.trial_s, r.two.uss_mib]],
+            title=f"repeat {i + 1} of {args.repeat}: {args.epochs} epochs a trial, prepared data {data_mib:.0f} MiB"),
+            flush=True)
+    ratios = [r.ratios() for r in repeats]
+    print(format_table(["repeat", "concurrency 2 vs 1", "Tune trial ÷ bare loop", "USS per trial GiB"],
+                       [[i + 1, x["concurrency"], x["overhead"], x["uss_gib"]] for i, x in enumerate(ratios)],
+                       title=f"targets: concurrency >= {TARGETS['concurrency']}x, Tune trial <= {TARGETS['overhead']}x "
+                             f"the bare loop, USS <= {TARGETS['uss_gib']} GiB beyond the shared data "
+                             f"({data_mib:.0f} MiB, held once per node)"))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({
+            "data": args.data, "images": images, "utterances": utterances, "data_mib": data_mib,
+            "epochs": args.epochs, "trials": args.trials, "targets": TARGETS,
+            "repeats": [{**asdict(r), "ratios": x} for r, x in zip(repeats, ratios)],
+            "provenance": provenance(sys.argv)}, indent=1))
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ from sonovis.config import FeatureConfig, SearchConfig, experiment_from_flat
 from sonovis.runtime import connect
 from sonovis.search.strategies import REFERENCE
 from sonovis.search.tuner import make_scheduler, make_searcher, param_space, run_config, tune_config
-from sonovis.train.metrics import SEARCH_METRIC
+from sonovis.train.metrics import MEAN_RECALL, SEARCH_METRIC
 
 STRATEGIES = ("random+fifo", "random+asha", "random+hyperband", "tpe+fifo", "tpe+asha", "tpe+hyperband")
 CONTINUOUS = 6  # a number with more distinct recorded values than this is searched as a range, not a choice
@@ -173,8 +173,8 @@ def replay_trial(config: dict[str, Any], rec: Recorded, pausable: bool) -> None:
         with checkpoint.as_directory() as folder:
             start = int((Path(folder) / "epoch").read_text())
     for row in rec.curves[which][replicate][start:]:
-        metrics = {**row, "sim_cpu_min": row["epoch_cpu_min"], "recorded": rec.labels[which][replicate],
-                   "wall_time": time.time()}
+        metrics = {**row, SEARCH_METRIC: row[MEAN_RECALL],  # what the searchers rank by: the recorded mean recall
+                   "sim_cpu_min": row["epoch_cpu_min"], "recorded": rec.labels[which][replicate], "wall_time": time.time()}
         if not pausable:
             tune.report(metrics)
             continue
@@ -197,7 +197,7 @@ def live_trials(search: SearchConfig) -> int:
 class Reports(tune.Callback):
     """Every result in the order the driver handles it: the order the searcher and scheduler saw them."""
 
-    KEPT = ("trial_id", "training_iteration", SEARCH_METRIC, "sim_cpu_min", "recorded")
+    KEPT = ("trial_id", "training_iteration", MEAN_RECALL, "sim_cpu_min", "recorded")
 
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
@@ -232,10 +232,10 @@ def run_strategy(search: SearchConfig, strategy: str, seed: int, rec: Recorded,
 def spent(reports: pd.DataFrame, target: float) -> dict[str, Any]:
     """Simulated CPU minutes until the best-so-far reaches ``target`` (None: never), and in all."""
     clock = reports["sim_cpu_min"].cumsum().to_numpy()
-    reached = np.flatnonzero(reports[SEARCH_METRIC].cummax().to_numpy() >= target - 1e-9)
+    reached = np.flatnonzero(reports[MEAN_RECALL].cummax().to_numpy() >= target - 1e-9)
     epochs = reports.groupby("trial_id")["training_iteration"].max()
     return {"to_target": float(clock[reached[0]]) if len(reached) else None, "cpu_min": float(clock[-1]),
-            "best": float(reports[SEARCH_METRIC].max()), "trials": int(len(epochs)),
+            "best": float(reports[MEAN_RECALL].max()), "trials": int(len(epochs)),
             "trial_epochs": int(len(reports)), "distinct_curves": int(reports["recorded"].nunique())}
 
 
@@ -295,14 +295,14 @@ def main() -> None:
         for strategy in strategies:
             reports, wall = run_strategy(search, strategy, seed, rec, base_flat)
             if strategy == REFERENCE:
-                targets[seed] = float(reports[SEARCH_METRIC].max())
+                targets[seed] = float(reports[MEAN_RECALL].max())
             runs.append({"strategy": strategy, "seed": seed, "target": targets[seed], "wall_s": wall,
                          **spent(reports, targets[seed])})
             print(json.dumps(runs[-1]), flush=True)
     summary = [summarise(runs, s) for s in strategies]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
-        "study": "simulation", "data": args.data, "metric": SEARCH_METRIC,
+        "study": "simulation", "data": args.data, "metric": MEAN_RECALL,
         "search": {"trials": args.trials, "seeds": args.seeds, "max_epochs": args.max_epochs,
                    "grace_period": args.grace_period, "reduction_factor": args.reduction_factor,
                    "startup_trials": search.startup_trials, "space": search.space},
@@ -326,7 +326,8 @@ def merge(parts: list[Path], out: Path) -> None:
     strategies = list(dict.fromkeys(r["strategy"] for r in runs))
     merged = {**loaded[0], "search": {**loaded[0]["search"], "seeds": len({r["seed"] for r in runs})},
               "runs": runs, "summary": [summarise(runs, s) for s in strategies],
-              "parts": [d["provenance"] for d in loaded], "provenance": provenance(sys.argv)}
+              "parts": [part for d in loaded for part in d.get("parts", [d["provenance"]])],  # an earlier merge's own
+              "provenance": provenance(sys.argv)}
     out.write_text(json.dumps(merged, indent=1))
 
 

@@ -267,6 +267,9 @@ class SearchConfig:
     # An earlier study (optuna.db, or its search folder) whose best trials run first: a subset's lessons.
     warm_start: str = ""
     warm_start_trials: int = ranged(4, "[1, inf)")  # that many of its best, queued before TPE proposes anything
+    # The base configuration (e.g. recipe.toml's) runs as a trial before the sampler proposes any, so
+    # the search is measured against the hand-set recipe on its own data and budget.
+    base_first: bool = True
     # GiB each trial reserves (Ray's "memory" resource): a node offering less (join-worker.sh --memory,
     # the agent's `memory`) is never given a trial, so a small office PC is not pushed into swap while
     # its owner is away. It covers the trial's own process (torch, the model, optimizer state, a batch);
@@ -287,6 +290,12 @@ DEFAULT_SPACE: dict[str, dict[str, list]] = {
     "model.cmd_weight": {"choice": [0.0, 0.1, 0.5]},
     "model.pairs": {"choice": [["speech-image"], ["speech-image", "speech-text", "text-image"]]},
     "model.ctc_weight": {"choice": [0.0, 0.3, 1.0]},  # phonetic supervision: off, light, as strong as InfoNCE
+    # recipe.toml's measures for voices never heard, on and off: the first MFCC only (0 = all 40),
+    # vocal-tract-length perturbation, a moving average of the weights (its ~1,000-step window
+    # suits Flickr8k's thousands of steps an epoch, not a corpus of a few dozen batches)
+    "model.n_cepstra": {"choice": [0, 5, 8]},
+    "augment.vtlp": {"choice": [0.0, 0.1]},
+    "train.ema_decay": {"choice": [0.0, 0.999]},
 }
 
 

@@ -155,21 +155,6 @@ class SplitData:
     def frames(self, i: int) -> np.ndarray:
         return self.features[self.offsets[i] : self.offsets[i + 1]]
 
-    def subset(self, keep: np.ndarray) -> "SplitData":
-        """Only the utterances in ``keep`` (a boolean mask or index array); images stay whole."""
-        idx = np.arange(len(self.utterance_ids))[keep]
-        pieces = [self.frames(i) for i in idx]
-        lengths = np.array([len(p) for p in pieces], dtype=np.int64)
-        feat_dim = self.features.shape[1]
-        return SplitData(
-            utterance_ids=self.utterance_ids[idx], captions=self.captions[idx], voices=self.voices[idx],
-            voice_groups=self.voice_groups[idx], image_of_utterance=self.image_of_utterance[idx],
-            features=np.concatenate(pieces) if pieces else np.zeros((0, feat_dim), np.float32),
-            offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-            image_ids=self.image_ids, pooled=self.pooled, grid=self.grid,
-            phonemes=None if self.phonemes is None else self.phonemes[idx],
-        )
-
 
 @dataclass
 class Prepared:

@@ -29,7 +29,7 @@ from sonovis.config import ExperimentConfig, SearchConfig, experiment_from_flat,
 from sonovis.data.shards import Prepared, load_prepared
 from sonovis.errors import ConfigError
 from sonovis.runtime import cluster_cpus, connect
-from sonovis.search.warm_start import best_points, study_path
+from sonovis.search.warm_start import base_point, best_points, study_path
 from sonovis.table import format_table
 from sonovis.train.checkpoint import read_checkpoint
 from sonovis.train.metrics import SEARCH_METRIC
@@ -258,15 +258,27 @@ def run_search(search: SearchConfig, base: ExperimentConfig, data_path: str | Pa
     else:
         if resume:
             echo(f"[tune] nothing to resume at {experiment}; starting a new search")
-        first = []
-        if search.warm_start:
-            first = best_points(search.warm_start, EXPERIMENT, param_space(search, base), search.warm_start_trials)
-            echo(f"[tune] warm start: the {len(first)} best configurations of {study_path(search.warm_start)} run first")
+        first = starting_points(search, base, echo)
         tuner = make_tuner(search, base, trainable(data, memory_gb=search.trial_memory_gb), runs, first)
     echo(f"[tune] {search.trials} trials, up to {search.max_epochs} epochs each, "
          f"{concurrency(search)} at once; dashboard: http://127.0.0.1:8265")
     results = tuner.fit()
     return summarise(results, search, runs, echo)
+
+
+def starting_points(search: SearchConfig, base: ExperimentConfig, echo: Callable[[str], None]) -> list[dict[str, Any]]:
+    """The trials queued before the sampler proposes any: a warm start's best, then the base configuration."""
+    space, first = param_space(search, base), []
+    if search.warm_start:
+        first = best_points(search.warm_start, EXPERIMENT, space, search.warm_start_trials)
+        echo(f"[tune] warm start: the {len(first)} best configurations of {study_path(search.warm_start)} run first")
+    if search.base_first and search.space:
+        point = base_point(flatten(base), space, search.space)
+        if point is None:
+            echo("[tune] the base configuration lies outside the search space: it is not queued as a trial")
+        elif point not in first:
+            first.append(point)
+    return first
 
 
 def searches_grid(search: SearchConfig, base: ExperimentConfig) -> bool:

@@ -1,17 +1,21 @@
-"""``sonovis tune --warm-start``: begin a search with an earlier study's best configurations.
+"""Where a search begins: an earlier study's best configurations, then the hand-set base one.
 
 A search on the full data is dear; one on a subset, or an earlier run, has already told which
 corners of the space pay. Its best trials' parameters are queued to run first (Optuna's
 ``enqueue_trial`` through OptunaSearch's ``points_to_evaluate``), so the new search starts from
 them and TPE learns from their results *on this data*. Their old scores are not handed over as
 results: a score on a subset or on other voices is not one on this data, and would mislead TPE.
+
+The base configuration (``recipe.toml``'s, or whatever ``--config``/``--set`` give) is queued
+next, so every search measures the hand-set recipe it was asked to beat, on its own data and
+budget, and its best is never the sampler's luck against an unmeasured reference.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import optuna
 
@@ -50,6 +54,13 @@ def best_points(path: str | Path, study_name: str, space: dict[str, Any], count:
         if len(points) == count:
             break
     return points
+
+
+def base_point(base: dict[str, Any], space: dict[str, Any], searched: Iterable[str]) -> dict[str, Any] | None:
+    """The flat ``base`` configuration's value of every ``searched`` key, as a point in ``space``, or None
+    when the space cannot take one of them (a hand-set value outside the searched range)."""
+    point = {key: ",".join(base[key]) if isinstance(base[key], (list, tuple)) else base[key] for key in searched}
+    return point if all(_admits(space[key], value) for key, value in point.items()) else None
 
 
 def _admits(domain: Any, value: Any) -> bool:

@@ -12,7 +12,7 @@ from sonovis.data.shards import SplitData
 from sonovis.model.joint import SonovisModel
 from sonovis.model.text import Vocabulary
 from sonovis.train.batches import pad_frames, pad_tokens
-from sonovis.train.metrics import SEARCH_METRIC, flat_metrics, retrieval_metrics
+from sonovis.train.metrics import MEAN_RECALL, SEARCH_METRIC, flat_metrics, retrieval_metrics
 from sonovis.train.voice_metrics import RATIO_KEY, voice_metrics, voice_ratio
 
 EVAL_CHUNK = 256  # utterances encoded at once when evaluating
@@ -40,15 +40,17 @@ def embed_split(model: SonovisModel, split: SplitData, vocab: Vocabulary | None,
 
 def split_metrics(emb: dict[str, torch.Tensor], split: SplitData, holdout_voices: tuple[str, ...] = ()) -> dict[str, float]:
     """Flat retrieval metrics of a split's embeddings; the text ceiling when text is a modality; held-out
-    and seen voices apart (and their ratio) when ``train.holdout_voices`` is set."""
+    and seen voices apart (and their ratio) when ``train.holdout_voices`` is set; the search metric."""
     image_of = split.image_of_utterance
     flat = flat_metrics(retrieval_metrics(emb["speech"], emb["image"], image_of))
     if "text" in emb:
         text = retrieval_metrics(emb["text"], emb["image"], image_of)
-        flat.update({f"text_{k}": v for k, v in flat_metrics(text).items() if k != SEARCH_METRIC})
+        flat.update({f"text_{k}": v for k, v in flat_metrics(text).items() if k != MEAN_RECALL})
     if holdout_voices:
         subsets = voice_metrics(emb["speech"], emb["image"], image_of, split.voices, holdout_voices)
         for name, metrics in subsets.items():
             flat.update({f"{name}_{k}": v for k, v in flat_metrics(metrics).items()})
         flat[RATIO_KEY] = voice_ratio(subsets)
+    both = [flat.get(f"{name}_{MEAN_RECALL}") for name in ("seen", "heldout")]
+    flat[SEARCH_METRIC] = float(np.mean(both)) if None not in both else flat[MEAN_RECALL]
     return flat

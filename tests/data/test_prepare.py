@@ -196,10 +196,13 @@ def test_prepare_flags_override_the_toml_only_when_given(tmp_path: Path) -> None
     assert settings["speech"]["engine"] == "recordings"
 
 
-@pytest.mark.parametrize("recipe", sorted((Path(__file__).parents[2] / "benchmarks").glob("*.toml")),
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.mark.parametrize("recipe", [ROOT / "recipe.toml", *sorted((ROOT / "benchmarks").glob("*.toml"))],
                          ids=lambda path: path.name)
 def test_shipped_recipes_build_every_config_they_feed(recipe: Path) -> None:
-    """A recipe in benchmarks/ that no longer matches the dataclasses would fail only hours into a run."""
+    """A shipped TOML (the recipe, benchmarks/) that no longer matches the dataclasses would fail only hours into a run."""
     from sonovis.config import (
         ablate_config,
         experiment_config,
@@ -214,7 +217,7 @@ def test_shipped_recipes_build_every_config_they_feed(recipe: Path) -> None:
     # Unknown keys raise while building.
     prepared, experiment, _, _ = (build(settings) for build in (prepare_config, experiment_config, search_config,
                                                                 ablate_config))
-    if recipe.name == "voices-paired.toml":  # the recommended recipe: two voices a caption, 5 cepstra, VTLP, EMA
+    if recipe.name == "recipe.toml":  # the recommended recipe: two voices a caption, 5 cepstra, VTLP, EMA
         assert prepared.speech.voices_per_caption == 2 and experiment.model.n_cepstra == 5
         assert experiment.augment.vtlp == 0.1 and experiment.train.ema_decay == 0.999
         check_config(experiment.augment, prepared.features)  # VTLP needs the invertible 40/40 DCT it gets

@@ -65,15 +65,15 @@ def test_ablation_grid_gives_every_arm_and_seed(prepared_builtin: Path, tmp_path
 
 def test_accounting_counts_reports_in_wall_clock_order() -> None:
     reports = pd.DataFrame([  # two concurrent trials, interleaved in time, given out of order
-        {"trial_id": "b", "training_iteration": 2, "wall_time": 4.0, "s2i_r10": 8.0, "mean_recall": 5.0},
-        {"trial_id": "a", "training_iteration": 1, "wall_time": 1.0, "s2i_r10": 1.0, "mean_recall": 1.0},
-        {"trial_id": "a", "training_iteration": 3, "wall_time": 5.0, "s2i_r10": 9.0, "mean_recall": 6.0},
-        {"trial_id": "b", "training_iteration": 1, "wall_time": 2.0, "s2i_r10": 3.0, "mean_recall": 2.0},
-        {"trial_id": "a", "training_iteration": 2, "wall_time": 3.0, "s2i_r10": 2.0, "mean_recall": 3.0},
+        {"trial_id": "b", "training_iteration": 2, "wall_time": 4.0, "s2i_r10": 8.0, "search_recall": 5.0},
+        {"trial_id": "a", "training_iteration": 1, "wall_time": 1.0, "s2i_r10": 1.0, "search_recall": 1.0},
+        {"trial_id": "a", "training_iteration": 3, "wall_time": 5.0, "s2i_r10": 9.0, "search_recall": 6.0},
+        {"trial_id": "b", "training_iteration": 1, "wall_time": 2.0, "s2i_r10": 3.0, "search_recall": 2.0},
+        {"trial_id": "a", "training_iteration": 2, "wall_time": 3.0, "s2i_r10": 2.0, "search_recall": 3.0},
     ])
     reached = account(reports, "s2i_r10", 8.0, max_epochs=3)
     assert reached == {"trials": 2, "stopped_early": 1, "trial_epochs": 5, "to_target": 4,
-                       "best_s2i_r10": 9.0, "best_mean_recall": 6.0}
+                       "best_s2i_r10": 9.0, "best_search_recall": 6.0}
     assert account(reports, "s2i_r10", 2.5, max_epochs=3)["to_target"] == 2  # b's first epoch came second
     assert account(reports, "s2i_r10", 9.5, max_epochs=3)["to_target"] is None
 

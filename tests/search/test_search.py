@@ -14,15 +14,17 @@ import optuna
 import pandas as pd
 import pytest
 
-from sonovis.config import ExperimentConfig, ModelConfig, SearchConfig, TrainConfig
+from sonovis.config import ExperimentConfig, ModelConfig, SearchConfig, TrainConfig, flatten
 from sonovis.data.shards import load_prepared
 from sonovis.errors import InputError
 from sonovis.search.tuner import (
     EXPERIMENT,
     ORPHAN_REASON,
     PrunedAwareOptunaSearch,
+    param_space,
     run_search,
 )
+from sonovis.search.warm_start import base_point
 from sonovis.train.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,7 +62,7 @@ def test_search_stops_trials_early_and_optuna_hears_every_one(prepared_builtin: 
     for t in complete:
         assert sorted(t.intermediate_values) == [1, 2, 3] and t.value == t.intermediate_values[3]
     best = json.loads((tmp_path / "best.json").read_text())
-    assert best["best_metrics"]["mean_recall"] == pytest.approx(table["best_mean_recall"].max())
+    assert best["best_metrics"]["search_recall"] == pytest.approx(table["best_search_recall"].max())
     data = load_prepared(prepared_builtin)
     scores = load_checkpoint(best["best_checkpoint"], data).evaluate("dev")
     assert scores["mean_recall"] == pytest.approx(best["best_metrics"]["mean_recall"], abs=1e-4)
@@ -131,17 +133,31 @@ def test_restored_searcher_fails_orphans_and_does_not_retell_finished_trials(tmp
 
 def test_warm_start_runs_the_earlier_best_first_and_keeps_its_score(prepared_builtin: Path, tmp_path: Path,
                                                                     ray_local) -> None:
-    """A FIFO search so no rung cuts a re-run short: the re-run of a config scores what it scored (seeded)."""
+    """A FIFO search so no rung cuts a re-run short: the re-run of a config scores what it scored (seeded).
+    The earlier search begins with the hand-set base configuration, before the sampler proposes anything."""
     earlier = SearchConfig(trials=3, max_epochs=1, scheduler="fifo", startup_trials=3, space=SPACE)
     run_search(earlier, BASE, prepared_builtin, tmp_path / "earlier")
-    done = [t for t in _study(tmp_path / "earlier").trials if t.state == optuna.trial.TrialState.COMPLETE]
+    trials = sorted(_study(tmp_path / "earlier").trials, key=lambda t: t.number)
+    assert trials[0].params == {"train.lr": BASE.train.lr, "model.pooling": BASE.model.pooling}
+    assert len({json.dumps(t.params, sort_keys=True) for t in trials}) == 3  # then the sampler's own
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     best_two = sorted(done, key=lambda t: t.value, reverse=True)[:2]
     warm = SearchConfig(trials=2, max_epochs=1, scheduler="fifo", space=SPACE, seed=1,
                         warm_start=str(tmp_path / "earlier"), warm_start_trials=2)
     outcome = run_search(warm, BASE, prepared_builtin, tmp_path / "warm")
     first = sorted(_study(tmp_path / "warm").trials, key=lambda t: t.number)[:2]
     assert [t.params for t in first] == [t.params for t in best_two]
-    assert outcome.best_metrics["mean_recall"] >= best_two[0].value - 1e-6
+    assert outcome.best_metrics["search_recall"] >= best_two[0].value - 1e-6
     with pytest.raises(InputError, match="no Optuna study here"):
         run_search(SearchConfig(trials=1, max_epochs=1, space=SPACE, warm_start=str(tmp_path / "nowhere")), BASE,
                    prepared_builtin, tmp_path / "bad")
+
+
+def test_a_base_configuration_outside_the_space_is_not_queued() -> None:
+    """A hand-set value the space cannot take would make Optuna sample outside its own domain."""
+    base = flatten(ExperimentConfig(train=TrainConfig(lr=0.5)))
+    search = SearchConfig(space=SPACE)
+    space = param_space(search, ExperimentConfig(train=TrainConfig(lr=0.5)))
+    assert base_point(base, space, SPACE) is None
+    space = param_space(search, BASE)
+    assert base_point(flatten(BASE), space, SPACE) == {"train.lr": BASE.train.lr, "model.pooling": "attention"}
