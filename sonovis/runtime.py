@@ -33,10 +33,14 @@ _USAGE_STATS = "RAY_USAGE_STATS_ENABLED"
 _NO_EXPORTERS = {"DASHBOARD_METRIC_PORT": "-1", "AUTOSCALER_METRIC_PORT": "-1"}
 
 
-def connect(address: str | None = None, num_cpus: int | None = None, dashboard: bool = True) -> None:
-    """Join the cluster at ``address`` (or ``RAY_ADDRESS``), else start a local Ray on this machine."""
+_DASHBOARD = {"url": ""}  # what ray.init said of the Ray this process joined, for the progress lines
+
+
+def connect(address: str | None = None, num_cpus: int | None = None, dashboard: bool = True) -> str:
+    """Join the cluster at ``address`` (or ``RAY_ADDRESS``), else start a local Ray on this machine;
+    the dashboard's address ("" when there is none)."""
     if ray.is_initialized():
-        return
+        return _DASHBOARD["url"]
     address = address or os.environ.get("RAY_ADDRESS")
     mode = os.environ.get("RAY_AUTH_MODE", "token")  # unset: Ray >= 2.52 turns token auth on for a local Ray
     if mode != "token":
@@ -49,10 +53,10 @@ def connect(address: str | None = None, num_cpus: int | None = None, dashboard: 
     if address:
         host = address.removeprefix("ray://").rsplit(":", 1)[0].strip("[]")
         with _loopback_node() if host in ("127.0.0.1", "localhost", "::1") else contextlib.nullcontext():
-            ray.init(address=address, log_to_driver=True)  # a head on 127.0.0.1 is reached there, not on the LAN
+            context = ray.init(address=address, log_to_driver=True)  # a head on 127.0.0.1 is reached there
     else:
         with _loopback_node():
-            ray.init(
+            context = ray.init(
                 address="local",  # never the last `ray start` cluster of this machine, which Ray would otherwise join
                 num_cpus=num_cpus,
                 include_dashboard=dashboard,
@@ -63,6 +67,8 @@ def connect(address: str | None = None, num_cpus: int | None = None, dashboard: 
             )
     if mode == "token":
         private_token(create=False)  # Ray may have written it itself, with the umask's mode
+    _DASHBOARD["url"] = f"http://{context.dashboard_url}" if context.dashboard_url else ""
+    return _DASHBOARD["url"]
 
 
 def _join_with_token() -> None:

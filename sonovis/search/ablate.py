@@ -139,10 +139,10 @@ def run_ablation(ablate: AblateConfig, search: SearchConfig, base: ExperimentCon
     configs = arm_configs(ablate, base)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    connect(address)
+    dashboard = connect(address) or "none"
     data = trial_data(data_path, base, with_grid=any(needs_grid(c) for c in configs.values()))
     echo(f"[ablate] {len(configs)} arms x {ablate.seeds} seeds = {len(configs) * ablate.seeds} trials of "
-         f"{ablate.epochs} epochs, {concurrency(search)} at once; dashboard: http://127.0.0.1:8265")
+         f"{ablate.epochs} epochs, {concurrency(search)} at once; dashboard: {dashboard}")
     results = make_grid(ablate, search, base, trainable(data, arm_trial, memory_gb=search.trial_memory_gb), out).fit()
     trials = trial_rows(results)
     trials.to_csv(out / "ablation.csv", index=False)

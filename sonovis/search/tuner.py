@@ -248,7 +248,7 @@ def run_search(search: SearchConfig, base: ExperimentConfig, data_path: str | Pa
                echo: Callable[[str], None] = print) -> SearchOutcome:
     runs = Path(runs).resolve()
     runs.mkdir(parents=True, exist_ok=True)
-    connect(address)
+    dashboard = connect(address) or "none"
     data = trial_data(data_path, base, with_grid=searches_grid(search, base))
     experiment = f"{(search.storage_path or str(runs)).rstrip('/')}/{EXPERIMENT}"
     if resume and tune.Tuner.can_restore(experiment):
@@ -261,7 +261,7 @@ def run_search(search: SearchConfig, base: ExperimentConfig, data_path: str | Pa
         first = starting_points(search, base, echo)
         tuner = make_tuner(search, base, trainable(data, memory_gb=search.trial_memory_gb), runs, first)
     echo(f"[tune] {search.trials} trials, up to {search.max_epochs} epochs each, "
-         f"{concurrency(search)} at once; dashboard: http://127.0.0.1:8265")
+         f"{concurrency(search)} at once; dashboard: {dashboard}")
     results = tuner.fit()
     return summarise(results, search, runs, echo)
 

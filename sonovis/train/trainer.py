@@ -32,6 +32,7 @@ from sonovis.model.text import Vocabulary
 from sonovis.train.augment import Augmenter, is_active
 from sonovis.train.batches import bucketed_order, make_batch, voice_pairs
 from sonovis.train.evaluation import embed_split, split_metrics
+from sonovis.train.heap import TRIM_EVERY, release_free_heap
 
 
 def needs_text(cfg: ExperimentConfig) -> bool:
@@ -152,7 +153,7 @@ class Trainer:
         self.model.train()
         rng = np.random.default_rng([self.cfg.train.seed, self.epoch])
         total, count = 0.0, 0
-        for idx in self.epoch_batches(rng):
+        for step, idx in enumerate(self.epoch_batches(rng), start=1):
             if len(idx) < (4 if self.paired else 2):  # a lone utterance (or pair) has no negatives
                 continue
             batch = self.make_batch(self.train_split, idx, self.paired)
@@ -166,6 +167,9 @@ class Trainer:
                 self.average.update_parameters(self.model)
             total += losses["total"].item() * len(idx)
             count += len(idx)
+            if step % TRIM_EVERY == 0:
+                release_free_heap()
+        release_free_heap()  # before the evaluation's own buffers
         self.epoch += 1
         return total / max(count, 1)
 
