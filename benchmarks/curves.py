@@ -15,7 +15,9 @@ What feeds it, and how each file's clock is read (column ``clock``):
 * ``benchmarks/results/ablations/*.json`` + ``.csv`` (sonovis ablate): one row per trial, its final (and
   only recorded) epoch; config = base + arm overrides + seed. Only wall minutes of training plus
   evaluation on one CPU were kept: clock ``wall``.
-* ``runs/*/curves.csv`` and ``runs/*/strategies/*/curves.csv`` (``sonovis tune`` / ``ablate --strategies``,
+* ``benchmarks/results/search/*/*.json`` (benchmarks/voices.py retrains of a search's candidates): as voices.
+* ``runs/*/curves.csv``, ``runs/*/strategies/*/curves.csv`` and the recorded searches'
+  ``benchmarks/results/search/*/curves.csv`` (``sonovis tune`` / ``ablate --strategies``,
   ``tuner.learning_curves``): every epoch of every trial, ``cpu_seconds`` per epoch (training plus
   evaluation): clock ``trial-cpu``. None existed when this table was first built.
 
@@ -123,13 +125,15 @@ def rel(path: Path) -> str:
 def gather() -> pd.DataFrame:
     """Every recorded epoch of every run, one row each (see the module docstring for the sources)."""
     rows: list[dict[str, Any]] = []
-    for path in sorted((RESULTS / "voices").rglob("*.json")):
+    retrains = [p for p in (RESULTS / "search").rglob("*.json") if p.name not in ("search.json", "best.json")]
+    for path in sorted([*(RESULTS / "voices").rglob("*.json"), *retrains]):
         rows += voices_rows(path)
     for path in sorted((RESULTS / "quality").glob("*.json")):
         rows += quality_rows(path)
     for path in sorted((RESULTS / "ablations").glob("*.json")):
         rows += ablation_rows(path)
-    for path in sorted([*(REPO / "runs").glob("*/curves.csv"), *(REPO / "runs").glob("*/strategies/*/curves.csv")]):
+    for path in sorted([*(REPO / "runs").glob("*/curves.csv"), *(REPO / "runs").glob("*/strategies/*/curves.csv"),
+                        *(RESULTS / "search").glob("*/curves.csv")]):
         rows += search_rows(path)
     frame = pd.DataFrame(rows)
     first = ["source", "run", "data", "clock", "epoch", "epoch_cpu_min", "cpu_min"]
