@@ -53,13 +53,30 @@ def summary(folder: Path) -> dict:
     }
 
 
+def summarise_stopped(folder: Path, max_epochs: int) -> None:
+    """Write trials.csv, curves.csv and best.json for a search stopped before its last trial, from Tune's
+    experiment folder (trials still running count with the epochs they reported)."""
+    from ray import tune
+
+    from sonovis.config import SearchConfig
+    from sonovis.search.tuner import EXPERIMENT, summarise
+
+    analysis = tune.ExperimentAnalysis(str(folder / EXPERIMENT), default_metric=SEARCH_METRIC, default_mode="max")
+    results = tune.ResultGrid(analysis)
+    summarise(results, SearchConfig(max_epochs=max_epochs), folder, print)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="the search folder (sonovis tune --out)")
     parser.add_argument("--name", required=True, help="benchmarks/results/search/NAME/")
     parser.add_argument("--command", required=True, help="the command line that ran the search")
     parser.add_argument("--commit", help="the commit the search ran (default: HEAD now)")
+    parser.add_argument("--stopped", type=int, metavar="MAX_EPOCHS",
+                        help="the search was stopped early: summarise it from Tune's folder first (its max_epochs)")
     args = parser.parse_args()
+    if args.stopped:
+        summarise_stopped(args.folder, args.stopped)
     out = RESULTS / args.name
     out.mkdir(parents=True, exist_ok=True)
     for name in KEPT:

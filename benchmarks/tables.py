@@ -270,6 +270,74 @@ def simulated_strategies(rel: str) -> str:
 RECIPE = ["k2-24min-cepstra5-vtlp10-ema999", *(f"k2-24min-cepstra5-vtlp10-ema999-seed{i}" for i in (1, 2, 3))]
 NO_MEASURES = ["k2-24min", "k2-24min-seed1"]
 SIMULATED = "simulation/strategies.json"
+MEMORY = "speed/train-memory.json"
+SEARCHED = "search/flickr8k/"
+SEARCH_ARMS = {  # the Flickr8k search's best and the hand-set configurations, retrained (docs/results/search.md)
+    "the search's best": ["searched-seed0"],
+    "default (the search's first trial)": ["default-seed0"],
+    "voice recipe's model settings": ["recipe-seed0"],
+}
+
+
+def spread(values: list[float]) -> str:
+    """Mean, and ± the standard deviation over seeds when there are several."""
+    return num(mean(values)) + (f" ± {num(statistics.stdev(values))}" if len(values) > 1 else "")
+
+
+def search_recall(row: dict[str, Any]) -> float:
+    """sonovis' search metric of a voices.py epoch with held-out voices (metrics.SEARCH_METRIC)."""
+    return (row["seen_mean_recall"] + row["heldout_mean_recall"]) / 2
+
+
+def search_retrains(groups: dict[str, list[str]]) -> str:
+    """Each configuration retrained on the full train split at one CPU budget, over seeds: seen and
+    held-out voices, R@1 / R@5 / R@10 both ways (means; ± std over seeds on R@10)."""
+    rows = []
+    for label, names in groups.items():
+        runs = [last(SEARCHED + n + ".json") for n in names]
+        def cell(voices: str, way: str) -> str:
+            means = " / ".join(num(mean(r[f"{voices}_{way}_r{k}"] for r in runs)) for k in (1, 5))
+            return f"{means} / {spread([r[f'{voices}_{way}_r10'] for r in runs])}"
+        rows.append([label, len(runs), num(mean(r["epoch"] for r in runs), 0), cell("seen", "s2i"), cell("seen", "i2s"),
+                     cell("heldout", "s2i"), cell("heldout", "i2s"), spread([search_recall(r) for r in runs])])
+    minutes = load(SEARCHED + next(iter(groups.values()))[0] + ".json")["minutes"]
+    headers = ["configuration", "seeds", "epochs", "seen s→i R@1 / 5 / 10", "seen i→s", "*held out* s→i", "*held out* i→s",
+               "search recall"]
+    return block(headers, rows, [SEARCHED + n + ".json" for names in groups.values() for n in names],
+                 f"Flickr8k dev (1,000 images, 5,000 utterances), {num(minutes, 0)} training CPU-minutes on one thread, "
+                 "all 6,000 train images; held out: the Scottish accent, never heard in training. Search recall is "
+                 "the mean of the seen and held-out voices' mean recall, what the search ranked by.")
+
+
+def search_summary(rel: str) -> str:
+    """What a recorded search (benchmarks/search_record.py) cost and found."""
+    d = load(rel)
+    best, base = d["best"], d["base"]
+    def value(v: Any) -> str:
+        return f"{v:.3g}" if isinstance(v, float) else str(v)
+    changed = ", ".join(f"`{k}` {value(v)}" for k, v in sorted(best["changed_from_base"].items())) or "nothing"
+    rows = [[d["trials"], d["stopped_early"], d["trial_epochs"], num(d["trial_cpu_min"], 0), num(d["wall_min"], 0),
+             f"{num(base[d['metric']])} after {base['epochs']} epochs", f"{num(best[d['metric']])} (epoch {best['epoch']})",
+             changed]]
+    headers = ["trials", "stopped early", "trial-epochs", "trial CPU-min", "wall min", "base (first trial)",
+               "best", "the best trial's changes to the base"]
+    return block(headers, rows, [rel], f"{d['metric'].replace('_', ' ')} on the search's own data.")
+
+
+def train_memory(rel: str) -> str:
+    """benchmarks/train_memory.py: one training process's unique memory before and with the heap trims."""
+    d = load(rel)
+    rows = []
+    for variant in ("before", "now"):
+        runs = [pair[variant] for pair in d["runs"]]
+        rows.append([variant, spread([r["loaded_mib"] for r in runs]),
+                     spread([r["peak_mib"] - r["loaded_mib"] for r in runs]),
+                     spread([r["after_epoch_mib"][-1] - r["loaded_mib"] for r in runs]),
+                     spread([mean(r["epoch_cpu_s"]) for r in runs])])
+    return block(["", "USS with the data loaded, MiB", "peak beyond that, MiB", "after the last epoch, beyond that, MiB",
+                  "CPU s an epoch"], rows, [rel],
+                 f"{len(d['runs'])} repeats of {d['epochs']} epochs of the default configuration on one thread, "
+                 "each variant in a fresh process; means ± std over the repeats.")
 
 
 def headline() -> str:
@@ -281,7 +349,8 @@ def headline() -> str:
     rhv = mean(r["unheard_rhvoice_s2i_r10"] / r["seen_s2i_r10"] for r in recipe)
     tri = next(s for s in load("ablations/flickr8k.json")["summary"] if s["arm"] == "tri_modal")
     tpe = next(s for s in load("strategies/builtin.json")["strategies"] if s["strategy"] == "tpe+asha")
-    simulated = load(SIMULATED)
+    simulated, memory, search = load(SIMULATED), load(MEMORY), load(SEARCHED + "search.json")
+    retrained = {label: [last(SEARCHED + n + ".json") for n in names] for label, names in SEARCH_ARMS.items()}
     rows = [
         ["Flickr8k dev s→i R@10, speech, default config", f"{num(q['q2i_r10'])} after {num(q['cpu_min'], 0)} CPU-min "
          f"(caption-text ceiling {num(t['q2i_r10'])})", "[quality](docs/results/quality.md)"],
@@ -294,13 +363,25 @@ def headline() -> str:
         ["TPE + ASHA: trial-epochs to the best of random search without early stopping",
          f"{tpe['share_of_reference']:.0%} of that search's (built-in corpus, 12 trials)",
          "[strategies](docs/results/strategies.md)"],
+        [f"a real Flickr8k search ({search['trials']} trials on a 1,500-image subset, {num(search['trial_cpu_min'], 0)} "
+         "trial CPU-min), retrained at 12 CPU-min: dev search recall (seen and held-out voices; s→i R@10 seen / held out)",
+         "; ".join(f"{label} {num(mean(search_recall(r) for r in runs))} ({num(mean(r['seen_s2i_r10'] for r in runs))} / "
+                   f"{num(mean(r['heldout_s2i_r10'] for r in runs))})" for label, runs in retrained.items()),
+         "[search](docs/results/search.md)"],
+        ["unique memory of a training process beyond its data, peak (after an epoch)",
+         f"{num(mean(r['now']['peak_mib'] - r['now']['loaded_mib'] for r in memory['runs']), 0)} MiB "
+         f"({num(mean(r['now']['after_epoch_mib'][-1] - r['now']['loaded_mib'] for r in memory['runs']), 0)}), "
+         f"was {num(mean(r['before']['peak_mib'] - r['before']['loaded_mib'] for r in memory['runs']), 0)} "
+         f"({num(mean(r['before']['after_epoch_mib'][-1] - r['before']['loaded_mib'] for r in memory['runs']), 0)})",
+         "[speed](docs/results/speed.md#memory-of-a-training-process)"],
         ["simulated searches of 200 trials, replaying recorded Flickr8k curves: seeds in which each strategy "
          "reaches random search's best", "; ".join(f"{strategy_name(x['strategy'])} {x['seeds'] - x['never']} of "
                                                     f"{x['seeds']}" for x in simulated["summary"]),
          "[strategies](docs/results/strategies.md#strategies-compared-by-simulation)"],
     ]
     files = ["quality/default.json", "quality/text-ceiling.json", *(PAIRED + n + ".json" for n in RECIPE + NO_MEASURES),
-             "ablations/flickr8k.json", "strategies/builtin.json", SIMULATED]
+             "ablations/flickr8k.json", "strategies/builtin.json", SIMULATED, MEMORY, SEARCHED + "search.json",
+             *(SEARCHED + n + ".json" for names in SEARCH_ARMS.values() for n in names)]
     return block(["what", "measured", "details"], rows, files,
                  "Recipe and no-measures figures are means over the seeds' files (four and two).")
 
@@ -374,6 +455,9 @@ TABLES: dict[str, Callable[[], str]] = {
     "strategies-builtin": partial(strategies, "strategies/builtin.json"),
     "strategies-flickr8k": partial(strategies, "strategies/flickr8k.json"),
     "strategies-simulated": partial(simulated_strategies, SIMULATED),
+    "search-summary": partial(search_summary, SEARCHED + "search.json"),
+    "search-retrains": partial(search_retrains, SEARCH_ARMS),
+    "speed-train-memory": partial(train_memory, MEMORY),
 }
 
 # ---------------------------------------------------------------- rewriting pages

@@ -186,7 +186,7 @@ def _leaderboard(trials: list[Trial]) -> str:
     rows = [{"trial": t.trial_id, "node": t.node, **{k: _short(t.config.get(k)) for k in varying},
              "best search recall": t.best[SEARCH_METRIC], "s2i R@10": t.best["s2i_r10"], "i2s R@10": t.best["i2s_r10"],
              "epochs": len(t.history), "status": t.status} for t in trials]
-    table = pd.DataFrame(rows).sort_values("best mean recall", ascending=False).head(TOP_TRIALS)
+    table = pd.DataFrame(rows).sort_values("best search recall", ascending=False).head(TOP_TRIALS)
     shown = f"top {len(table)} of {len(trials)} trials" if len(trials) > len(table) else f"{len(trials)} trials"
     board = table.to_html(index=False, float_format=lambda v: f"{v:.3g}", border=0, classes="board")
     return f'<p>{shown}, by best dev {SEARCH_METRIC} over their epochs</p><div class="wide">{board}</div>'
