@@ -256,6 +256,11 @@ class SearchConfig:
     # lower it when comparing TPE with random sampling at a dozen trials, or the two are the same.
     startup_trials: int = ranged(10, "[0, inf)")
     scheduler: str = "asha"  # asha | hyperband | fifo (no early stopping): tuner.SCHEDULERS
+    # What ASHA's rungs and a trial's budget count: "epochs", or "cpu_minutes" (each trial's training
+    # and evaluation CPU), so that a dearer epoch costs the search what it costs the machine (search/clock.py).
+    clock: str = "epochs"
+    max_cpu_minutes: float = ranged(0.0, "[0, inf)")  # clock = cpu_minutes: every trial's budget (ASHA's max_t)
+    grace_cpu_minutes: float = ranged(2.0, "(0, inf)")  # clock = cpu_minutes: what a trial spends before ASHA may stop it
     reserved_cpus: int = ranged(0, "[0, inf)")  # CPUs per cluster left free of trials (e.g. for the driver)
     # retries per trial after a crash or a lost node, from its last checkpoint; -1: no limit (Ray's convention)
     max_failures: int = ranged(3, "[-1, inf)")

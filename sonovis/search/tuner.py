@@ -29,6 +29,7 @@ from sonovis.config import ExperimentConfig, SearchConfig, experiment_from_flat,
 from sonovis.data.shards import Prepared, load_prepared
 from sonovis.errors import ConfigError
 from sonovis.runtime import cluster_cpus, connect
+from sonovis.search.clock import CPU_MINUTES, check_clock, completed, rungs, stop_rule
 from sonovis.search.warm_start import base_point, best_points, study_path
 from sonovis.table import format_table
 from sonovis.train.checkpoint import read_checkpoint
@@ -37,6 +38,7 @@ from sonovis.train.trainer import fit, needs_grid
 
 EXPERIMENT = "search"  # Tune's folder under the storage path
 ORPHAN_REASON = "asked for by a search driver that stopped before the trial started"
+CLOCK_FILE = "clock.json"  # beside model.pt in a trial's checkpoint: the CPU minutes it had spent
 DOMAINS = {"loguniform": tune.loguniform, "uniform": tune.uniform, "randint": tune.randint}
 
 
@@ -64,15 +66,20 @@ def train_trial(config: dict[str, Any], data: Prepared) -> None:
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # not a line per checkpoint in the driver's log
     cfg = experiment_from_flat(config)
     resume = None
+    spent = 0.0  # CPU minutes so far, kept with each checkpoint: search.clock = "cpu_minutes" counts them
     if checkpoint := tune.get_checkpoint():
         with checkpoint.as_directory() as folder:
             resume = read_checkpoint(Path(folder) / "model.pt")
+            if (Path(folder) / CLOCK_FILE).is_file():  # a checkpoint written before the CPU clock has none
+                spent = json.loads((Path(folder) / CLOCK_FILE).read_text())[CPU_MINUTES]
     where = {"node_id": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname(),
              "resumed_from_epoch": resume["epoch"] if resume else 0}  # >0: restarted after a failure
     for result in fit(cfg, data, resume):  # wall_time: orders concurrent trials' epochs (Tune's timestamp is whole s)
+        spent += result.metrics["cpu_seconds"] / 60
         with tempfile.TemporaryDirectory() as folder:
             result.trainer.save(Path(folder) / "model.pt")
-            tune.report({**result.metrics, "epoch": result.epoch, "wall_time": time.time(), **where},
+            (Path(folder) / CLOCK_FILE).write_text(json.dumps({CPU_MINUTES: spent}))
+            tune.report({**result.metrics, "epoch": result.epoch, CPU_MINUTES: spent, "wall_time": time.time(), **where},
                         checkpoint=tune.Checkpoint.from_directory(folder))
 
 
@@ -86,9 +93,9 @@ class PrunedAwareOptunaSearch(OptunaSearch):
     result that triggered a stop only to ``on_trial_complete``, so that epoch is reported here.
     """
 
-    def __init__(self, *args: Any, max_epochs: int, **kwargs: Any):
+    def __init__(self, *args: Any, max_epochs: int, max_cpu_minutes: float = 0.0, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.max_epochs = max_epochs
+        self.max_epochs, self.max_cpu_minutes = max_epochs, max_cpu_minutes
         self.reported: dict[str, int] = {}  # trial id -> last epoch told to Optuna
 
     def restore(self, checkpoint_path: str) -> None:
@@ -113,12 +120,12 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         self.reported[trial_id] = result["training_iteration"]
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        if error or not result or SEARCH_METRIC not in result or trial_id in self._completed_trials:
+        if error or not result or self.metric not in result or trial_id in self._completed_trials:
             return super().on_trial_complete(trial_id, result, error)
         epochs = result["training_iteration"]
         if self.reported.get(trial_id) != epochs:
             self.on_trial_result(trial_id, result)
-        if epochs >= self.max_epochs:
+        if completed(result, self.max_epochs, self.max_cpu_minutes):
             return super().on_trial_complete(trial_id, result, error)
         ot_trial = self._ot_trials[trial_id]
         ot_trial.set_user_attr("stopped_at_epoch", epochs)
@@ -129,14 +136,17 @@ class PrunedAwareOptunaSearch(OptunaSearch):
 class TrialLog(tune.Callback):
     """One line per finished trial, so a long search shows where it is without Tune's full tables."""
 
-    def __init__(self, total: int, max_epochs: int, scheduler: str = "fifo"):  # no callables kept: Tune pickles callbacks
+    def __init__(self, total: int, max_epochs: int, scheduler: str = "fifo", max_cpu_minutes: float = 0.0):
+        # no callables kept: Tune pickles callbacks
         self.total, self.max_epochs, self.scheduler, self.done, self.t0 = total, max_epochs, scheduler, 0, time.time()
+        self.max_cpu_minutes = max_cpu_minutes
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.done += 1
         last = trial.last_result or {}
         epochs = last.get("training_iteration", 0)
-        how = "finished" if epochs >= self.max_epochs else f"stopped by {self.scheduler.upper()} after epoch {epochs}"
+        how = ("finished" if completed(last, self.max_epochs, self.max_cpu_minutes)
+               else f"stopped by {self.scheduler.upper()} after epoch {epochs}")
         print(f"[tune] trial {self.done}/{self.total} {trial.trial_id} {how}: "
                   f"{SEARCH_METRIC} {last.get(SEARCH_METRIC, float('nan')):.1f}, "
                   f"s2i R@10 {last.get('s2i_r10', float('nan')):.1f}  ({time.time() - self.t0:.0f}s)", flush=True)
@@ -151,7 +161,8 @@ def make_tuner(search: SearchConfig, base: ExperimentConfig, trial: Any, runs: P
         param_space=param_space(search, base),
         tune_config=tune_config(search, search_alg=make_searcher(search, f"sqlite:///{runs / 'optuna.db'}", first),
                                 scheduler=make_scheduler(search), num_samples=search.trials),
-        run_config=run_config(search, runs, EXPERIMENT, TrialLog(search.trials, search.max_epochs, search.scheduler)),
+        run_config=run_config(search, runs, EXPERIMENT, TrialLog(search.trials, search.max_epochs, search.scheduler,
+                                                                 budget(search))),
     )
 
 
@@ -160,8 +171,7 @@ SAMPLERS: dict[str, Callable[[SearchConfig], optuna.samplers.BaseSampler]] = {
     "random": lambda s: optuna.samplers.RandomSampler(seed=s.seed),
 }
 SCHEDULERS: dict[str, Callable[[SearchConfig], TrialScheduler]] = {
-    "asha": lambda s: ASHAScheduler(time_attr="training_iteration", max_t=s.max_epochs,
-                                    grace_period=s.grace_period, reduction_factor=s.reduction_factor),
+    "asha": lambda s: ASHAScheduler(**rungs(s), reduction_factor=s.reduction_factor),  # in epochs or CPU minutes
     "fifo": lambda s: FIFOScheduler(),  # no early stopping
     # Synchronous HyperBand: brackets of several grace periods, trials paused (checkpointed) at each
     # rung until the rung is full; grace_period does not apply (each bracket sets its own).
@@ -178,6 +188,7 @@ def make_searcher(search: SearchConfig, storage: str | None = None,
         raise ConfigError(f"search.searcher = {search.searcher!r}: expected one of {', '.join(SAMPLERS)}")
     return PrunedAwareOptunaSearch(
         sampler=SAMPLERS[search.searcher](search), seed=search.seed, max_epochs=search.max_epochs,
+        max_cpu_minutes=budget(search),
         study_name=EXPERIMENT, points_to_evaluate=list(first) or None,
         storage=optuna.storages.RDBStorage(storage) if storage else None,
     )
@@ -187,6 +198,7 @@ def make_scheduler(search: SearchConfig) -> TrialScheduler:
     """``search.scheduler``: what stops (or pauses) trials early."""
     if search.scheduler not in SCHEDULERS:
         raise ConfigError(f"search.scheduler = {search.scheduler!r}: expected one of {', '.join(SCHEDULERS)}")
+    check_clock(search)
     return SCHEDULERS[search.scheduler](search)
 
 
@@ -204,8 +216,13 @@ def run_config(search: SearchConfig, runs: Path, name: str, log: tune.Callback) 
                                                 checkpoint_score_attribute=SEARCH_METRIC,
                                                 checkpoint_score_order="max"),
         failure_config=tune.FailureConfig(max_failures=search.max_failures),
-        callbacks=[log],
+        callbacks=[log], stop=stop_rule(search),
     )
+
+
+def budget(search: SearchConfig) -> float:
+    """A trial's CPU-minute budget when the search counts CPU, else 0 (epochs end it)."""
+    return search.max_cpu_minutes if search.clock == CPU_MINUTES else 0.0
 
 
 def concurrency(search: SearchConfig) -> int:
@@ -260,7 +277,8 @@ def run_search(search: SearchConfig, base: ExperimentConfig, data_path: str | Pa
             echo(f"[tune] nothing to resume at {experiment}; starting a new search")
         first = starting_points(search, base, echo)
         tuner = make_tuner(search, base, trainable(data, memory_gb=search.trial_memory_gb), runs, first)
-    echo(f"[tune] {search.trials} trials, up to {search.max_epochs} epochs each, "
+    spend = f" or {search.max_cpu_minutes:g} CPU-min" if budget(search) else ""
+    echo(f"[tune] {search.trials} trials, up to {search.max_epochs} epochs{spend} each, "
          f"{concurrency(search)} at once; dashboard: {dashboard}")
     results = tuner.fit()
     return summarise(results, search, runs, echo)
@@ -304,7 +322,7 @@ def summarise(results: tune.ResultGrid, search: SearchConfig, runs: Path, echo: 
     best_of = results.get_dataframe(filter_metric=SEARCH_METRIC, filter_mode="max")
     table = last.merge(best_of[["trial_id", SEARCH_METRIC, "training_iteration"]].rename(
         columns={SEARCH_METRIC: f"best_{SEARCH_METRIC}", "training_iteration": "best_epoch"}), on="trial_id")
-    table["stopped_early"] = table["training_iteration"] < search.max_epochs
+    table["stopped_early"] = [not completed(row, search.max_epochs, budget(search)) for row in table.to_dict("records")]
     table = table.sort_values(f"best_{SEARCH_METRIC}", ascending=False)
     table.to_csv(runs / "trials.csv", index=False)
     learning_curves(results).to_csv(runs / "curves.csv", index=False)

@@ -16,7 +16,7 @@ import pytest
 
 from sonovis.config import ExperimentConfig, ModelConfig, SearchConfig, TrainConfig, flatten
 from sonovis.data.shards import load_prepared
-from sonovis.errors import InputError
+from sonovis.errors import ConfigError, InputError
 from sonovis.search.tuner import (
     EXPERIMENT,
     ORPHAN_REASON,
@@ -24,6 +24,7 @@ from sonovis.search.tuner import (
     param_space,
     run_search,
 )
+from sonovis.search.clock import check_clock
 from sonovis.search.warm_start import base_point
 from sonovis.train.checkpoint import load_checkpoint
 
@@ -161,3 +162,28 @@ def test_a_base_configuration_outside_the_space_is_not_queued() -> None:
     assert base_point(base, space, SPACE) is None
     space = param_space(search, BASE)
     assert base_point(flatten(BASE), space, SPACE) == {"train.lr": BASE.train.lr, "model.pooling": "attention"}
+
+
+def test_cpu_clock_ends_every_trial_on_its_cpu_budget(prepared_builtin: Path, tmp_path: Path, ray_local) -> None:
+    """With search.clock = "cpu_minutes" a trial ends when it has spent its CPU, whatever its epochs cost,
+    and counts as finished (COMPLETE in the study), not as stopped early."""
+    budget = 0.1  # 6 CPU-seconds: a few epochs of the small model on the built-in corpus
+    search = SearchConfig(trials=2, max_epochs=50, scheduler="fifo", clock="cpu_minutes", max_cpu_minutes=budget,
+                          space=SPACE)
+    outcome = run_search(search, BASE, prepared_builtin, tmp_path)
+    curves = pd.read_csv(tmp_path / "curves.csv")
+    for _, trial in curves.groupby("trial_id"):
+        spent = trial.sort_values("training_iteration")["cpu_minutes"].tolist()
+        assert spent[-1] >= budget and (len(spent) == 1 or spent[-2] < budget) and len(spent) < 50
+    assert outcome.stopped_early == 0
+    assert {t.state for t in _study(tmp_path).trials} == {optuna.trial.TrialState.COMPLETE}
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"clock": "cpu_minutes"}, "needs search.max_cpu_minutes > 0"),
+    ({"clock": "cpu_minutes", "max_cpu_minutes": 5.0, "scheduler": "hyperband"}, "counts epochs only"),
+    ({"clock": "wall"}, "expected one of epochs, cpu_minutes"),
+])
+def test_an_impossible_clock_is_one_config_error(settings: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        check_clock(SearchConfig(**settings))

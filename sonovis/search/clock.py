@@ -1,0 +1,49 @@
+"""What a search's rungs and budgets count: epochs, or each trial's CPU minutes.
+
+Counting epochs, an epoch four times dearer than another costs the search nothing and its user
+four times as much: the first real Flickr8k search picked such a configuration, which then lost
+at equal CPU (docs/results/search.md). With ``search.clock = "cpu_minutes"`` every trial reports
+its cumulative training-and-evaluation CPU time, ASHA's rungs and ``max_t`` are in CPU minutes,
+and a trial ends when it has spent ``search.max_cpu_minutes``, whatever its epochs cost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sonovis.config import SearchConfig
+from sonovis.errors import ConfigError
+
+CPU_MINUTES = "cpu_minutes"  # the trials' cumulative CPU, reported every epoch
+TIME_ATTR = {"epochs": "training_iteration", CPU_MINUTES: CPU_MINUTES}
+
+
+def check_clock(search: SearchConfig) -> None:
+    if search.clock not in TIME_ATTR:
+        raise ConfigError(f"search.clock = {search.clock!r}: expected one of {', '.join(TIME_ATTR)}")
+    if search.clock == CPU_MINUTES:
+        if search.max_cpu_minutes <= 0:
+            raise ConfigError("search.clock = \"cpu_minutes\" needs search.max_cpu_minutes > 0 (each trial's budget)")
+        if search.scheduler == "hyperband":
+            raise ConfigError("search.scheduler = \"hyperband\" counts epochs only; use asha or fifo with cpu_minutes")
+
+
+def rungs(search: SearchConfig) -> dict[str, Any]:
+    """ASHA's ``time_attr``, ``max_t`` and ``grace_period`` in the search's clock."""
+    check_clock(search)
+    if search.clock == CPU_MINUTES:
+        return {"time_attr": CPU_MINUTES, "max_t": search.max_cpu_minutes,
+                "grace_period": min(search.grace_cpu_minutes, search.max_cpu_minutes)}
+    return {"time_attr": "training_iteration", "max_t": search.max_epochs, "grace_period": search.grace_period}
+
+
+def stop_rule(search: SearchConfig) -> dict[str, float] | None:
+    """Tune's stopping criterion: the CPU budget, which FIFO would otherwise ignore (epochs end by ``train.epochs``)."""
+    check_clock(search)
+    return {CPU_MINUTES: search.max_cpu_minutes} if search.clock == CPU_MINUTES else None
+
+
+def completed(result: dict[str, Any], max_epochs: int, max_cpu_minutes: float = 0.0) -> bool:
+    """Whether a trial ran its whole budget (epochs, or CPU minutes when that is the clock), not stopped early."""
+    spent_cpu = max_cpu_minutes > 0 and result.get(CPU_MINUTES, 0.0) >= max_cpu_minutes
+    return result.get("training_iteration", 0) >= max_epochs or spent_cpu
