@@ -125,7 +125,7 @@ def rel(path: Path) -> str:
 def gather() -> pd.DataFrame:
     """Every recorded epoch of every run, one row each (see the module docstring for the sources)."""
     rows: list[dict[str, Any]] = []
-    retrains = [p for p in (RESULTS / "search").rglob("*.json") if p.name not in ("search.json", "best.json")]
+    retrains = [p for p in (RESULTS / "search").rglob("*.json") if p.name != "search.json"]
     for path in sorted([*(RESULTS / "voices").rglob("*.json"), *retrains]):
         rows += voices_rows(path)
     for path in sorted((RESULTS / "quality").glob("*.json")):

@@ -2,8 +2,8 @@
 
 `sonovis tune` leaves a search folder under runs/ (not committed); this copies what the record
 needs into benchmarks/results/search/<name>/ — ``optuna.db`` (the study: a later search can
-``--warm-start`` from it), ``trials.csv``, ``curves.csv`` (every epoch of every trial, which
-benchmarks/curves.py gathers) and ``best.json`` — and writes ``search.json``: what it cost
+``--warm-start`` from it), ``trials.csv`` and ``curves.csv`` (every epoch of every trial, which
+benchmarks/curves.py gathers) — and writes ``search.json``: what it cost
 (trials, stopped early, trial-epochs, trial CPU minutes, wall minutes), the best trial and how
 its configuration differs from the base, and the provenance of the command that ran the search
 (``--command``, e.g. the ``ray job submit`` line), not of this copy.
@@ -27,7 +27,7 @@ from provenance import provenance
 from sonovis.train.metrics import SEARCH_METRIC
 
 RESULTS = Path(__file__).resolve().parent / "results" / "search"
-KEPT = ("optuna.db", "trials.csv", "curves.csv", "best.json")
+KEPT = ("optuna.db", "trials.csv", "curves.csv")  # best.json's content goes into search.json, with provenance
 
 
 def summary(folder: Path) -> dict:
