@@ -28,19 +28,23 @@ def check_clock(search: SearchConfig) -> None:
             raise ConfigError("search.scheduler = \"hyperband\" counts epochs only; use asha or fifo with cpu_minutes")
 
 
+def budget(search: SearchConfig) -> float:
+    """A trial's CPU-minute budget when the search counts CPU, else 0 (its epochs end it)."""
+    return search.max_cpu_minutes if search.clock == CPU_MINUTES else 0.0
+
+
 def rungs(search: SearchConfig) -> dict[str, Any]:
-    """ASHA's ``time_attr``, ``max_t`` and ``grace_period`` in the search's clock."""
-    check_clock(search)
+    """ASHA's ``time_attr``, ``max_t`` and ``grace_period`` in the search's clock (checked by ``check_clock``)."""
     if search.clock == CPU_MINUTES:
-        return {"time_attr": CPU_MINUTES, "max_t": search.max_cpu_minutes,
+        return {"time_attr": TIME_ATTR[search.clock], "max_t": search.max_cpu_minutes,
                 "grace_period": min(search.grace_cpu_minutes, search.max_cpu_minutes)}
-    return {"time_attr": "training_iteration", "max_t": search.max_epochs, "grace_period": search.grace_period}
+    return {"time_attr": TIME_ATTR[search.clock], "max_t": search.max_epochs, "grace_period": search.grace_period}
 
 
 def stop_rule(search: SearchConfig) -> dict[str, float] | None:
     """Tune's stopping criterion: the CPU budget, which FIFO would otherwise ignore (epochs end by ``train.epochs``)."""
     check_clock(search)
-    return {CPU_MINUTES: search.max_cpu_minutes} if search.clock == CPU_MINUTES else None
+    return {CPU_MINUTES: budget(search)} if budget(search) else None
 
 
 def completed(result: dict[str, Any], max_epochs: int, max_cpu_minutes: float = 0.0) -> bool:

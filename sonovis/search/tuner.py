@@ -29,7 +29,7 @@ from sonovis.config import ExperimentConfig, SearchConfig, experiment_from_flat,
 from sonovis.data.shards import Prepared, load_prepared
 from sonovis.errors import ConfigError
 from sonovis.runtime import cluster_cpus, connect
-from sonovis.search.clock import CPU_MINUTES, check_clock, completed, rungs, stop_rule
+from sonovis.search.clock import CPU_MINUTES, budget, check_clock, completed, rungs, stop_rule
 from sonovis.search.warm_start import base_point, best_points, study_path
 from sonovis.table import format_table
 from sonovis.train.checkpoint import read_checkpoint
@@ -218,11 +218,6 @@ def run_config(search: SearchConfig, runs: Path, name: str, log: tune.Callback) 
         failure_config=tune.FailureConfig(max_failures=search.max_failures),
         callbacks=[log], stop=stop_rule(search),
     )
-
-
-def budget(search: SearchConfig) -> float:
-    """A trial's CPU-minute budget when the search counts CPU, else 0 (epochs end it)."""
-    return search.max_cpu_minutes if search.clock == CPU_MINUTES else 0.0
 
 
 def concurrency(search: SearchConfig) -> int:

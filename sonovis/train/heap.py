@@ -3,10 +3,10 @@
 Every batch pads its utterances to a different length, so the allocator sees a stream of
 large buffers of ever-changing sizes. glibc's malloc serves them from its heap once the first
 one has been freed (its mmap threshold rises to the largest freed block) and keeps what is
-freed for reuse, fragmented: a one-thread Flickr8k trial grew from 0.8 to 2.1 GiB of unique
-memory in two epochs without using more. ``malloc_trim`` returns the free pages; called every
-few dozen steps it costs a few milliseconds (benchmarks/search_speed.py measures the whole
-trial). Elsewhere than glibc (macOS, musl) it is a no-op.
+freed for reuse, fragmented: one thread of the default configuration grew from 0.7 to 2.1 GiB
+of unique memory in two epochs on 600 Flickr8k images without using more. ``malloc_trim``
+returns the free pages; called every few dozen steps it costs a few milliseconds
+(benchmarks/train_memory.py measures both, side by side). Elsewhere than glibc it is a no-op.
 """
 
 from __future__ import annotations
