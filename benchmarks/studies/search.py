@@ -1,0 +1,105 @@
+"""The search tables: strategies compared (run and simulated), a recorded search and its configurations retrained."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from studies.read import block, last, load, mean, num, spread
+
+SIMULATED = "simulation/strategies.json"
+SEARCHED = "search/flickr8k/"
+SEARCH_ARMS = {  # the Flickr8k search's best and the hand-set configurations, retrained (docs/results/search.md)
+    "the search's best": ["searched-seed0"],
+    "default (the search's first trial)": ["default-seed0"],
+    "voice recipe's model settings": ["recipe-seed0"],
+}
+STRATEGY_NAMES = {"tpe": "TPE", "random": "random", "asha": "ASHA", "hyperband": "HyperBand", "fifo": "no early stopping"}
+
+
+def strategy_name(strategy: str) -> str:
+    searcher, scheduler = strategy.split("+")
+    return STRATEGY_NAMES[searcher] + (", " if scheduler == "fifo" else " + ") + STRATEGY_NAMES[scheduler]
+
+
+def strategies(rel: str) -> str:
+    d = load(rel)
+    target = f"{d['ablate']['target_metric']} ≥ {num(d['ablate']['target'], 0)}"
+    rows = []
+    for s in d["strategies"]:
+        name = strategy_name(s["strategy"])
+        reached = "not reached" if s["to_target"] is None else s["to_target"]
+        rows.append([name, f"{s['trials']} ({s['stopped_early']})", s["trial_epochs"], reached, num(s["best_s2i_r10"]),
+                     num(s.get("best_search_recall", s.get("best_mean_recall"))),  # files before held-out voices counted
+                     f"{s['to_reference']} ({s['share_of_reference']:.0%})", num(s["minutes"])])
+    headers = ["strategy", "trials (stopped early)", "trial-epochs", f"trial-epochs to {target}", "best dev s→i R@10",
+               "best search recall", "trial-epochs to random, no early stopping's best (share of its trial-epochs)",
+               "wall min"]
+    return block(headers, rows, [rel])
+
+
+def simulated_strategies(rel: str) -> str:
+    """benchmarks/simulate.py: each strategy's simulated CPU to reach random search's best, over seeds."""
+    d = load(rel)
+    reference = next(s for s in d["summary"] if s["strategy"] == "random+fifo")
+    rows = []
+    def minutes(x: float | None) -> str:
+        return "never" if x is None else num(x, 0)
+
+    for s in d["summary"]:
+        spent = (f"{minutes(s['to_target_median'])} ({minutes(s['to_target_q1'])}–{minutes(s['to_target_q3'])}; "
+                 f"{minutes(s['to_target_min'])}–{minutes(s['to_target_max'])})")
+        rows.append([strategy_name(s["strategy"]), f"{s['seeds'] - s['never']} of {s['seeds']}", spent,
+                     f"{s['to_target_median'] / reference['cpu_min_median']:.0%}" if s["to_target_median"] else "—",
+                     num(s["cpu_min_median"], 0), num(s["trial_epochs_median"], 0), num(s["best_median"], 2),
+                     num(s["distinct_curves_median"], 0)])
+    search = d["search"]
+    headers = ["strategy", "seeds reaching random's best", "simulated CPU-min to it: median (quartiles; min–max)",
+               "median as share of random search's whole budget", "simulated CPU-min in all", "trial-epochs",
+               f"best dev {d['metric'].replace('_', ' ')}", "recorded curves replayed"]
+    note = (f"{search['trials']} trials of up to {search['max_epochs']} epochs, {search['seeds']} seeds, replaying "
+            f"{d['recorded']['curves']} recorded curves of {len(d['recorded']['configurations'])} configurations of "
+            f"`{d['data']}`; ASHA grace {search['grace_period']}, reduction factor {search['reduction_factor']} "
+            f"(HyperBand too); TPE's first {search['startup_trials']} trials random. Random's best: per seed, the best "
+            "value random search without early stopping reached with that seed. Medians over seeds; quartiles and "
+            "min–max over all seeds, a seed that never reached it counting as infinitely late.")
+    return block(headers, rows, [rel], note)
+
+
+def search_recall(row: dict[str, Any]) -> float:
+    """sonovis' search metric of a voices.py epoch with held-out voices (metrics.SEARCH_METRIC)."""
+    return (row["seen_mean_recall"] + row["heldout_mean_recall"]) / 2
+
+
+def search_retrains(groups: dict[str, list[str]]) -> str:
+    """Each configuration retrained on the full train split at one CPU budget, over seeds: seen and
+    held-out voices, R@1 / R@5 / R@10 both ways (means; ± std over seeds on R@10)."""
+    rows = []
+    for label, names in groups.items():
+        runs = [last(SEARCHED + n + ".json") for n in names]
+        def cell(voices: str, way: str) -> str:
+            means = " / ".join(num(mean(r[f"{voices}_{way}_r{k}"] for r in runs)) for k in (1, 5))
+            return f"{means} / {spread([r[f'{voices}_{way}_r10'] for r in runs])}"
+        rows.append([label, len(runs), num(mean(r["epoch"] for r in runs), 0), cell("seen", "s2i"), cell("seen", "i2s"),
+                     cell("heldout", "s2i"), cell("heldout", "i2s"), spread([search_recall(r) for r in runs])])
+    minutes = load(SEARCHED + next(iter(groups.values()))[0] + ".json")["minutes"]
+    headers = ["configuration", "seeds", "epochs", "seen s→i R@1 / 5 / 10", "seen i→s", "*held out* s→i", "*held out* i→s",
+               "search recall"]
+    return block(headers, rows, [SEARCHED + n + ".json" for names in groups.values() for n in names],
+                 f"Flickr8k dev (1,000 images, 5,000 utterances), {num(minutes, 0)} training CPU-minutes on one thread, "
+                 "all 6,000 train images; held out: the Scottish accent, never heard in training. Search recall is "
+                 "the mean of the seen and held-out voices' mean recall, what the search ranked by.")
+
+
+def search_summary(rel: str) -> str:
+    """What a recorded search (benchmarks/search_record.py) cost and found."""
+    d = load(rel)
+    best, base = d["best"], d["base"]
+    def value(v: Any) -> str:
+        return f"{v:.3g}" if isinstance(v, float) else str(v)
+    changed = ", ".join(f"`{k}` {value(v)}" for k, v in sorted(best["changed_from_base"].items())) or "nothing"
+    rows = [[d["trials"], d["stopped_early"], d["trial_epochs"], num(d["trial_cpu_min"], 0), num(d["wall_min"], 0),
+             f"{num(base[d['metric']])} after {base['epochs']} epochs", f"{num(best[d['metric']])} (epoch {best['epoch']})",
+             changed]]
+    headers = ["trials", "stopped early", "trial-epochs", "trial CPU-min", "wall min", "base (first trial)",
+               "best", "the best trial's changes to the base"]
+    return block(headers, rows, [rel], f"{d['metric'].replace('_', ' ')} on the search's own data.")
