@@ -8,10 +8,10 @@ MEMORY = "speed/train-memory.json"
 
 
 def train_memory(rel: str) -> str:
-    """benchmarks/train_memory.py: one training process's unique memory before and with the heap trims."""
+    """benchmarks/train_memory.py: one training process's unique memory before and with each of its measures."""
     d = load(rel)
     rows = []
-    for variant in ("before", "now"):
+    for variant in d["runs"][0]:
         runs = [pair[variant] for pair in d["runs"]]
         rows.append([variant, spread([r["loaded_mib"] for r in runs]),
                      spread([r["peak_mib"] - r["loaded_mib"] for r in runs]),

@@ -1,0 +1,36 @@
+"""The speech encoder does not keep a compiled convolution for every batch length it has met."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+# A fresh process (oneDNN reads its cache capacity once): encode batches of 60 different lengths,
+# as training and evaluation do, and print the growth of unique memory in MiB.
+CHILD = r"""
+import psutil, torch
+from sonovis.config import ModelConfig
+from sonovis.model.encoders import SpeechEncoder
+torch.set_num_threads(1)
+encoder, proc = SpeechEncoder(ModelConfig(), 40).eval(), psutil.Process()
+with torch.inference_mode():
+    encoder.frames(torch.zeros(16, 100, 40), torch.full((16,), 100))
+    start = proc.memory_full_info().uss
+    for frames in range(200, 1400, 20):
+        encoder.frames(torch.zeros(16, frames, 40), torch.full((16,), frames))
+print((proc.memory_full_info().uss - start) / 2**20)
+"""
+
+
+def growth_mib(**env: str) -> float:
+    base = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
+    done = subprocess.run([sys.executable, "-c", CHILD], env={**base, **env}, capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def test_convolution_kernels_are_not_cached_per_length() -> None:
+    kept = growth_mib()
+    cached = growth_mib(ONEDNN_PRIMITIVE_CACHE_CAPACITY="1024")  # oneDNN's default: what sonovis turns off
+    assert cached > 150, f"oneDNN's cache kept only {cached:.0f} MiB: nothing left to test"
+    assert kept < 80, f"the encoder kept {kept:.0f} MiB over 60 batch lengths"
