@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+# Settings read from the environment that change what a CPU-minute buys (thread pools, oneDNN's
+# kernel cache): a result names the ones that were set.
+RUNTIME_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "ONEDNN_PRIMITIVE_CACHE_CAPACITY")
 
 
 def _git(*args: str) -> str | None:
@@ -40,7 +43,8 @@ def memory_gib() -> float | None:
 
 
 def provenance(argv: list[str]) -> dict[str, Any]:
-    """Commit (``"dirty": true`` with uncommitted changes to tracked files), ISO date, command line, machine."""
+    """Commit (``"dirty": true`` with uncommitted changes to tracked files), ISO date, command line (with the
+    runtime variables set), machine."""
     commit = _git("rev-parse", "HEAD")
     status = _git("status", "--porcelain", "--untracked-files=no")
     out: dict[str, Any] = {"commit": commit}
@@ -48,7 +52,8 @@ def provenance(argv: list[str]) -> dict[str, Any]:
         out["dirty"] = True
     out.update({
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(["python", *argv]),
+        "command": shlex.join([*(f"{k}={os.environ[k]}" for k in RUNTIME_VARIABLES if k in os.environ),
+                               "python", *argv]),
         "machine": {"cores": os.cpu_count(), "memory_gib": memory_gib(), "platform": platform.platform(),
                     "python": platform.python_version()},
     })
