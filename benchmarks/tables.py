@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Callable
 
 from studies.quality import ablations, quality
-from studies.read import REPO, block, last, load, mean, num
-from studies.search import (SEARCH_ARMS, SEARCHED, SIMULATED, search_recall, search_retrains, search_summary,
+from studies.read import REPO, block, last, load, mean, num, spread
+from studies.search import (SEARCH_ARMS, SEARCHED, SEARCHES, SIMULATED, search_recall, search_retrains, search_summary,
                             simulated_strategies, strategies, strategy_name)
 from studies.speed import MEMORY, train_memory
 from studies.voices import (ACCENTS, ENGINES, FOUR, MBROLA_HELD, NO_MEASURES, PAIRED, RECIPE, voices_accents,
@@ -45,7 +45,7 @@ def headline() -> str:
     rhv = mean(r["unheard_rhvoice_s2i_r10"] / r["seen_s2i_r10"] for r in recipe)
     tri = next(s for s in load("ablations/flickr8k.json")["summary"] if s["arm"] == "tri_modal")
     tpe = next(s for s in load("strategies/builtin.json")["strategies"] if s["strategy"] == "tpe+asha")
-    simulated, memory, search = load(SIMULATED), load(MEMORY), load(SEARCHED + "search.json")
+    simulated, memory, search = load(SIMULATED), load(MEMORY), load(SEARCHED + SEARCHES["CPU-minutes"])
     retrained = {label: [last(SEARCHED + n + ".json") for n in names] for label, names in SEARCH_ARMS.items()}
     rows = [
         ["Flickr8k dev s→i R@10, speech, default config", f"{num(q['q2i_r10'])} after {num(q['cpu_min'], 0)} CPU-min "
@@ -59,9 +59,10 @@ def headline() -> str:
         ["TPE + ASHA: trial-epochs to the best of random search without early stopping",
          f"{tpe['share_of_reference']:.0%} of that search's (built-in corpus, 12 trials)",
          "[strategies](docs/results/strategies.md)"],
-        [f"a real Flickr8k search ({search['trials']} trials on a 1,500-image subset, {num(search['trial_cpu_min'], 0)} "
-         "trial CPU-min), retrained at 12 CPU-min: dev search recall (seen and held-out voices; s→i R@10 seen / held out)",
-         "; ".join(f"{label} {num(mean(search_recall(r) for r in runs))} ({num(mean(r['seen_s2i_r10'] for r in runs))} / "
+        [f"a real Flickr8k search ({search['trials']} trials on a 1,500-image subset, rungs in CPU-minutes, "
+         f"{num(search['trial_cpu_min'], 0)} trial CPU-min), each configuration retrained at 12 CPU-min: dev search "
+         "recall (seen and held-out voices; s→i R@10 seen / held out), mean ± std over seeds",
+         "; ".join(f"{label} {spread([search_recall(r) for r in runs])} ({num(mean(r['seen_s2i_r10'] for r in runs))} / "
                    f"{num(mean(r['heldout_s2i_r10'] for r in runs))})" for label, runs in retrained.items()),
          "[search](docs/results/search.md)"],
         ["unique memory of a training process beyond its data, peak (after an epoch)",
@@ -76,7 +77,7 @@ def headline() -> str:
          "[strategies](docs/results/strategies.md#strategies-compared-by-simulation)"],
     ]
     files = ["quality/default.json", "quality/text-ceiling.json", *(PAIRED + n + ".json" for n in RECIPE + NO_MEASURES),
-             "ablations/flickr8k.json", "strategies/builtin.json", SIMULATED, MEMORY, SEARCHED + "search.json",
+             "ablations/flickr8k.json", "strategies/builtin.json", SIMULATED, MEMORY, SEARCHED + SEARCHES["CPU-minutes"],
              *(SEARCHED + n + ".json" for names in SEARCH_ARMS.values() for n in names)]
     return block(["what", "measured", "details"], rows, files,
                  "Recipe and no-measures figures are means over the seeds' files (four and two).")
@@ -146,7 +147,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "strategies-builtin": partial(strategies, "strategies/builtin.json"),
     "strategies-flickr8k": partial(strategies, "strategies/flickr8k.json"),
     "strategies-simulated": partial(simulated_strategies, SIMULATED),
-    "search-summary": partial(search_summary, SEARCHED + "search.json"),
+    "search-summary": partial(search_summary, SEARCHES),
     "search-retrains": partial(search_retrains, SEARCH_ARMS),
     "speed-train-memory": partial(train_memory, MEMORY),
 }
