@@ -28,7 +28,7 @@ from studies.quality import ablations, quality
 from studies.read import REPO, block, last, load, mean, num, spread
 from studies.search import (SEARCH_ARMS, SEARCHED, SEARCHES, SIMULATED, search_recall, search_retrains, search_summary,
                             simulated_strategies, strategies, strategy_name)
-from studies.speed import MEMORY, train_memory
+from studies.speed import MEMORY, SEARCH_SPEED, search_speed, train_memory
 from studies.voices import (ACCENTS, ENGINES, FOUR, MBROLA_HELD, NO_MEASURES, PAIRED, RECIPE, voices_accents,
                             voices_families, voices_paired, voices_paired_means, voices_rhvoice)
 
@@ -46,6 +46,7 @@ def headline() -> str:
     tri = next(s for s in load("ablations/flickr8k.json")["summary"] if s["arm"] == "tri_modal")
     tpe = next(s for s in load("strategies/builtin.json")["strategies"] if s["strategy"] == "tpe+asha")
     simulated, memory, search = load(SIMULATED), load(MEMORY), load(SEARCHED + SEARCHES["CPU-minutes"])
+    speed = load(SEARCH_SPEED)
     retrained = {label: [last(SEARCHED + n + ".json") for n in names] for label, names in SEARCH_ARMS.items()}
     rows = [
         ["Flickr8k dev s→i R@10, speech, default config", f"{num(q['q2i_r10'])} after {num(q['cpu_min'], 0)} CPU-min "
@@ -71,13 +72,21 @@ def headline() -> str:
          f"was {num(mean(r['before']['peak_mib'] - r['before']['loaded_mib'] for r in memory['runs']), 0)} "
          f"({num(mean(r['before']['after_epoch_mib'][-1] - r['before']['loaded_mib'] for r in memory['runs']), 0)})",
          "[speed](docs/results/speed.md#memory-of-a-training-process)"],
+        ["a search's trials on 2 cores, 600 Flickr8k images: throughput of 2 at once ÷ 1, a Tune trial ÷ "
+         "the bare loop, peak USS a trial", "; ".join(f"{name} {num(min(r['ratios'][key] for r in speed['repeats']), 2)}–"
+                                                      f"{num(max(r['ratios'][key] for r in speed['repeats']), 2)}{unit}"
+                                                      for name, key, unit in (("concurrency", "concurrency", "×"),
+                                                                              ("overhead", "overhead", "×"),
+                                                                              ("USS", "uss_gib", " GiB"))),
+         "[speed](docs/results/speed.md#search-throughput-and-memory-per-trial)"],
         ["simulated searches of 200 trials, replaying recorded Flickr8k curves: seeds in which each strategy "
          "reaches random search's best", "; ".join(f"{strategy_name(x['strategy'])} {x['seeds'] - x['never']} of "
                                                     f"{x['seeds']}" for x in simulated["summary"]),
          "[strategies](docs/results/strategies.md#strategies-compared-by-simulation)"],
     ]
     files = ["quality/default.json", "quality/text-ceiling.json", *(PAIRED + n + ".json" for n in RECIPE + NO_MEASURES),
-             "ablations/flickr8k.json", "strategies/builtin.json", SIMULATED, MEMORY, SEARCHED + SEARCHES["CPU-minutes"],
+             "ablations/flickr8k.json", "strategies/builtin.json", SIMULATED, MEMORY, SEARCH_SPEED,
+             SEARCHED + SEARCHES["CPU-minutes"],
              *(SEARCHED + n + ".json" for names in SEARCH_ARMS.values() for n in names)]
     return block(["what", "measured", "details"], rows, files,
                  "Recipe and no-measures figures are means over the seeds' files (four and two).")
@@ -150,6 +159,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "search-summary": partial(search_summary, SEARCHES),
     "search-retrains": partial(search_retrains, SEARCH_ARMS),
     "speed-train-memory": partial(train_memory, MEMORY),
+    "speed-search": partial(search_speed, SEARCH_SPEED),
 }
 
 # ---------------------------------------------------------------- rewriting pages

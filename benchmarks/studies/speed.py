@@ -1,8 +1,8 @@
-"""The speed tables: the memory of a training process (benchmarks/train_memory.py)."""
+"""The speed tables: the memory of a training process (benchmarks/train_memory.py) and search throughput (search_speed.py)."""
 
 from __future__ import annotations
 
-from studies.read import block, load, mean, spread
+from studies.read import block, load, mean, num, spread
 
 MEMORY = "speed/train-memory.json"
 
@@ -21,3 +21,20 @@ def train_memory(rel: str) -> str:
                   "CPU s an epoch"], rows, [rel],
                  f"{len(d['runs'])} repeats of {d['epochs']} epochs of the default configuration on one thread, "
                  "each variant in a fresh process; means ± std over the repeats.")
+
+
+SEARCH_SPEED = "speed/search.json"
+
+
+def search_speed(rel: str) -> str:
+    """benchmarks/search_speed.py: two trials at once against one, a Tune trial against the bare loop, USS per trial."""
+    d = load(rel)
+    rows = [[i + 1, num(r["ratios"]["concurrency"], 2), num(r["ratios"]["overhead"], 2), num(r["ratios"]["uss_gib"], 2)]
+            for i, r in enumerate(d["repeats"])]
+    t = d["targets"]
+    rows.append(["target", f"≥ {t['concurrency']}", f"≤ {t['overhead']}", f"≤ {t['uss_gib']}"])
+    return block(["repeat", "trial-epochs a minute, 2 trials at once ÷ 1", "a Tune trial's time ÷ the bare loop's",
+                  "peak USS of a trial process, GiB"], rows, [rel],
+                 f"{d['trials']} trials of {d['epochs']} epochs of the default configuration on "
+                 f"{d['images']['train']} train images, on this 2-core machine; the prepared data "
+                 f"({num(d['data_mib'], 0)} MiB) sit once in the object store, outside the trials' USS.")
