@@ -26,8 +26,8 @@ from typing import Callable
 
 from studies.quality import ablations, quality
 from studies.read import REPO, block, last, load, mean, num, spread
-from studies.search import (SEARCH_ARMS, SEARCHED, SEARCHES, SIMULATED, search_recall, search_retrains, search_summary,
-                            simulated_strategies, strategies, strategy_name)
+from studies.search import (SEARCH_ARMS, SEARCHED, SEARCHES, SIMULATED, search_recall, search_retrains,
+                            search_summary, simulated_strategies, strategies, strategy_name)
 from studies.speed import MEMORY, SEARCH_SPEED, search_speed, train_memory
 from studies.voices import (ACCENTS, ENGINES, FOUR, MBROLA_HELD, NO_MEASURES, PAIRED, RECIPE, voices_accents,
                             voices_families, voices_paired, voices_paired_means, voices_rhvoice)
@@ -47,6 +47,9 @@ def headline() -> str:
     tpe = next(s for s in load("strategies/builtin.json")["strategies"] if s["strategy"] == "tpe+asha")
     simulated, memory, search = load(SIMULATED), load(MEMORY), load(SEARCHED + SEARCHES["CPU-minutes"])
     speed = load(SEARCH_SPEED)
+    def span(ratio: str) -> str:  # lowest–highest over the search_speed.py repeats
+        values = [r["ratios"][ratio] for r in speed["repeats"]]
+        return f"{num(min(values), 2)}–{num(max(values), 2)}"
     retrained = {label: [last(SEARCHED + n + ".json") for n in names] for label, names in SEARCH_ARMS.items()}
     rows = [
         ["Flickr8k dev s→i R@10, speech, default config", f"{num(q['q2i_r10'])} after {num(q['cpu_min'], 0)} CPU-min "
@@ -73,11 +76,8 @@ def headline() -> str:
          f"({num(mean(r['before']['after_epoch_mib'][-1] - r['before']['loaded_mib'] for r in memory['runs']), 0)})",
          "[speed](docs/results/speed.md#memory-of-a-training-process)"],
         ["a search's trials on 2 cores, 600 Flickr8k images: throughput of 2 at once ÷ 1, a Tune trial ÷ "
-         "the bare loop, peak USS a trial", "; ".join(f"{name} {num(min(r['ratios'][key] for r in speed['repeats']), 2)}–"
-                                                      f"{num(max(r['ratios'][key] for r in speed['repeats']), 2)}{unit}"
-                                                      for name, key, unit in (("concurrency", "concurrency", "×"),
-                                                                              ("overhead", "overhead", "×"),
-                                                                              ("USS", "uss_gib", " GiB"))),
+         "the bare loop, peak USS a trial", f"concurrency {span('concurrency')}×; overhead {span('overhead')}×; "
+                                            f"USS {span('uss_gib')} GiB",
          "[speed](docs/results/speed.md#search-throughput-and-memory-per-trial)"],
         ["simulated searches of 200 trials, replaying recorded Flickr8k curves: seeds in which each strategy "
          "reaches random search's best", "; ".join(f"{strategy_name(x['strategy'])} {x['seeds'] - x['never']} of "

@@ -22,9 +22,10 @@ import sys
 from pathlib import Path
 
 from provenance import provenance
+from sonovis.model import KERNEL_CACHE_VARIABLE
 from sonovis.table import format_table
 
-ONEDNN_DEFAULT = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "1024"}
+ONEDNN_DEFAULT = {KERNEL_CACHE_VARIABLE: "1024"}
 VARIANTS = {"before": ONEDNN_DEFAULT, "trims": ONEDNN_DEFAULT, "now": {}}  # each one's environment
 
 CHILD = r"""
@@ -52,7 +53,7 @@ print(json.dumps({"loaded_mib": loaded / 2**20, "peak_mib": peak[0] / 2**20, "af
 
 
 def run(variant: str, data: str, epochs: int) -> dict:
-    env = {**{k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}, **VARIANTS[variant]}
+    env = {**{k: v for k, v in os.environ.items() if k != KERNEL_CACHE_VARIABLE}, **VARIANTS[variant]}
     done = subprocess.run([sys.executable, "-c", CHILD, variant, data, str(epochs)], capture_output=True, text=True,
                           check=True, env=env)
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -1,4 +1,4 @@
-"""The speed tables: the memory of a training process (benchmarks/train_memory.py) and search throughput (search_speed.py)."""
+"""The speed tables: a training process's memory (benchmarks/train_memory.py) and search throughput (search_speed.py)."""
 
 from __future__ import annotations
 

@@ -11,4 +11,5 @@ import os
 # grows: 0.5-0.7 GiB of a training process, for kernels that are rarely met again (rebuilding one
 # costs less than the measurement's noise; benchmarks/train_memory.py). oneDNN reads this at its
 # first convolution, which comes after this import; a value set by the user is kept.
-os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "0")
+KERNEL_CACHE_VARIABLE = "ONEDNN_PRIMITIVE_CACHE_CAPACITY"
+os.environ.setdefault(KERNEL_CACHE_VARIABLE, "0")

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+from sonovis.model import KERNEL_CACHE_VARIABLE
+
 # A fresh process (oneDNN reads its cache capacity once): encode batches of 60 different lengths,
 # as training and evaluation do, and print the growth of unique memory in MiB.
 CHILD = r"""
@@ -24,13 +26,13 @@ print((proc.memory_full_info().uss - start) / 2**20)
 
 
 def growth_mib(**env: str) -> float:
-    base = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
+    base = {k: v for k, v in os.environ.items() if k != KERNEL_CACHE_VARIABLE}
     done = subprocess.run([sys.executable, "-c", CHILD], env={**base, **env}, capture_output=True, text=True, check=True)
     return float(done.stdout.strip().splitlines()[-1])
 
 
 def test_convolution_kernels_are_not_cached_per_length() -> None:
     kept = growth_mib()
-    cached = growth_mib(ONEDNN_PRIMITIVE_CACHE_CAPACITY="1024")  # oneDNN's default: what sonovis turns off
+    cached = growth_mib(**{KERNEL_CACHE_VARIABLE: "1024"})  # oneDNN's default: what sonovis turns off
     assert cached > 150, f"oneDNN's cache kept only {cached:.0f} MiB: nothing left to test"
     assert kept < 80, f"the encoder kept {kept:.0f} MiB over 60 batch lengths"
