@@ -4,7 +4,10 @@ Counting epochs, an epoch four times dearer than another costs the search nothin
 four times as much: the first real Flickr8k search picked such a configuration, which then lost
 at equal CPU (docs/results/search.md). With ``search.clock = "cpu_minutes"`` every trial reports
 its cumulative training-and-evaluation CPU time, ASHA's rungs and ``max_t`` are in CPU minutes,
-and a trial ends when it has spent ``search.max_cpu_minutes``, whatever its epochs cost.
+and a trial ends within ``search.max_cpu_minutes``, whatever its epochs cost, by the benchmarks'
+rule (benchmarks/budget.py): an epoch that would overrun the budget, judged by the trial's longest
+epoch so far, is not started. So a search ranks a configuration by what it reaches in the CPU a
+retrain at that budget would give it, not by one epoch more.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from sonovis.config import SearchConfig
 from sonovis.errors import ConfigError
 
 CPU_MINUTES = "cpu_minutes"  # the trials' cumulative CPU, reported every epoch
+BUDGET_SPENT = "budget_spent"  # reported 1.0 with a trial's last epoch: the next would overrun its CPU budget
 TIME_ATTR = {"epochs": "training_iteration", CPU_MINUTES: CPU_MINUTES}
 
 
@@ -47,7 +51,13 @@ def stop_rule(search: SearchConfig) -> dict[str, float] | None:
     return {CPU_MINUTES: budget(search)} if budget(search) else None
 
 
+def budget_spent(spent: float, longest: float, limit: float) -> bool:
+    """Whether a trial that has spent ``spent`` CPU minutes, its longest epoch ``longest``, stops within ``limit``."""
+    return limit > 0 and spent + longest > limit
+
+
 def completed(result: dict[str, Any], max_epochs: int, max_cpu_minutes: float = 0.0) -> bool:
     """Whether a trial ran its whole budget (epochs, or CPU minutes when that is the clock), not stopped early."""
-    spent_cpu = max_cpu_minutes > 0 and result.get(CPU_MINUTES, 0.0) >= max_cpu_minutes
+    spent_cpu = max_cpu_minutes > 0 and (result.get(CPU_MINUTES, 0.0) >= max_cpu_minutes or
+                                         bool(result.get(BUDGET_SPENT, 0.0)))
     return result.get("training_iteration", 0) >= max_epochs or spent_cpu

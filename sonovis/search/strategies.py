@@ -23,6 +23,7 @@ from ray import tune
 from sonovis.config import AblateConfig, ExperimentConfig, SearchConfig, to_dict
 from sonovis.errors import ConfigError
 from sonovis.runtime import connect
+from sonovis.search.clock import budget
 from sonovis.search.tuner import (
     SAMPLERS,
     SCHEDULERS,
@@ -118,7 +119,8 @@ def compare_strategies(ablate: AblateConfig, search: SearchConfig, base: Experim
         raise ConfigError(f"{', '.join(used)}: a comparison already ran here; give a new --out or remove them")
     connect(address)
     data = trial_data(data_path, base, with_grid=searches_grid(search, base))
-    trial = trainable(data, memory_gb=search.trial_memory_gb)  # one copy of the data in the object store for all
+    # one copy of the data in the object store for all; the strategies differ in searcher and scheduler only
+    trial = trainable(data, memory_gb=search.trial_memory_gb, cpu_budget=budget(search))
     rows, all_reports = [], {}
     for i, (strategy, variant) in enumerate(variants.items(), 1):
         echo(f"[strategies] {i}/{len(variants)} {strategy}: {variant.trials} trials of up to "

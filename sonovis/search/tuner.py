@@ -29,7 +29,8 @@ from sonovis.config import ExperimentConfig, SearchConfig, experiment_from_flat,
 from sonovis.data.shards import Prepared, load_prepared
 from sonovis.errors import ConfigError
 from sonovis.runtime import cluster_cpus, connect
-from sonovis.search.clock import CPU_MINUTES, budget, check_clock, completed, rungs, stop_rule
+from sonovis.search.clock import (BUDGET_SPENT, CPU_MINUTES, budget, budget_spent, check_clock, completed, rungs,
+                                  stop_rule)
 from sonovis.search.warm_start import base_point, best_points, study_path
 from sonovis.table import format_table
 from sonovis.train.checkpoint import read_checkpoint
@@ -61,12 +62,13 @@ def param_space(search: SearchConfig, base: ExperimentConfig) -> dict[str, Any]:
     return space
 
 
-def train_trial(config: dict[str, Any], data: Prepared) -> None:
-    """One Tune trial: train, and report dev recall plus a checkpoint every epoch."""
+def train_trial(config: dict[str, Any], data: Prepared, cpu_budget: float = 0.0) -> None:
+    """One Tune trial: train, and report dev recall plus a checkpoint every epoch; with a ``cpu_budget``
+    (minutes; search.clock = "cpu_minutes") the trial ends before an epoch that would overrun it."""
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # not a line per checkpoint in the driver's log
     cfg = experiment_from_flat(config)
     resume = None
-    spent = 0.0  # CPU minutes so far, kept with each checkpoint: search.clock = "cpu_minutes" counts them
+    spent, longest = 0.0, 0.0  # CPU minutes so far (kept with each checkpoint) and of the dearest epoch
     if checkpoint := tune.get_checkpoint():
         with checkpoint.as_directory() as folder:
             resume = read_checkpoint(Path(folder) / "model.pt")
@@ -76,11 +78,15 @@ def train_trial(config: dict[str, Any], data: Prepared) -> None:
              "resumed_from_epoch": resume["epoch"] if resume else 0}  # >0: restarted after a failure
     for result in fit(cfg, data, resume):  # wall_time: orders concurrent trials' epochs (Tune's timestamp is whole s)
         spent += result.metrics["cpu_seconds"] / 60
+        longest = max(longest, result.metrics["cpu_seconds"] / 60)  # after a resume: of the epochs since
+        last = budget_spent(spent, longest, cpu_budget)
         with tempfile.TemporaryDirectory() as folder:
             result.trainer.save(Path(folder) / "model.pt")
             (Path(folder) / CLOCK_FILE).write_text(json.dumps({CPU_MINUTES: spent}))
-            tune.report({**result.metrics, "epoch": result.epoch, CPU_MINUTES: spent, "wall_time": time.time(), **where},
-                        checkpoint=tune.Checkpoint.from_directory(folder))
+            tune.report({**result.metrics, "epoch": result.epoch, CPU_MINUTES: spent, BUDGET_SPENT: float(last),
+                         "wall_time": time.time(), **where}, checkpoint=tune.Checkpoint.from_directory(folder))
+        if last:
+            return
 
 
 class PrunedAwareOptunaSearch(OptunaSearch):
@@ -230,14 +236,17 @@ def trial_folder(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def trainable(data: Prepared, run: Callable[..., None] = train_trial, memory_gb: float = 0.0) -> Any:
+def trainable(data: Prepared, run: Callable[..., None] = train_trial, memory_gb: float = 0.0,
+              cpu_budget: float = 0.0) -> Any:
     """``run(config, data)`` as a one-CPU Tune trainable, the data shared through the object store.
 
     ``memory_gb`` (search.trial_memory_gb) is reserved per trial, so Ray packs trials by what
-    each node offers and never places one on a node with less memory than that.
+    each node offers and never places one on a node with less memory than that. A ``cpu_budget``
+    (``clock.budget``) reaches ``run`` as its keyword, for trials that keep to one.
     """
     resources = {"cpu": 1, "memory": int(memory_gb * 2**30)} if memory_gb > 0 else {"cpu": 1}
-    return tune.with_resources(tune.with_parameters(run, data=data), resources)
+    extra = {"cpu_budget": cpu_budget} if cpu_budget else {}
+    return tune.with_resources(tune.with_parameters(run, data=data, **extra), resources)
 
 
 def trial_data(data_path: str | Path, base: ExperimentConfig, with_grid: bool) -> Prepared:
@@ -262,16 +271,15 @@ def run_search(search: SearchConfig, base: ExperimentConfig, data_path: str | Pa
     runs.mkdir(parents=True, exist_ok=True)
     dashboard = connect(address) or "none"
     data = trial_data(data_path, base, with_grid=searches_grid(search, base))
+    trial = trainable(data, memory_gb=search.trial_memory_gb, cpu_budget=budget(search))
     experiment = f"{(search.storage_path or str(runs)).rstrip('/')}/{EXPERIMENT}"
     if resume and tune.Tuner.can_restore(experiment):
         echo(f"[tune] resuming {experiment}")
-        tuner = tune.Tuner.restore(experiment, trainable=trainable(data, memory_gb=search.trial_memory_gb),
-                                   resume_errored=True)
+        tuner = tune.Tuner.restore(experiment, trainable=trial, resume_errored=True)
     else:
         if resume:
             echo(f"[tune] nothing to resume at {experiment}; starting a new search")
-        first = starting_points(search, base, echo)
-        tuner = make_tuner(search, base, trainable(data, memory_gb=search.trial_memory_gb), runs, first)
+        tuner = make_tuner(search, base, trial, runs, starting_points(search, base, echo))
     spend = f" or {search.max_cpu_minutes:g} CPU-min" if budget(search) else ""
     echo(f"[tune] {search.trials} trials, up to {search.max_epochs} epochs{spend} each, "
          f"{concurrency(search)} at once; dashboard: {dashboard}")
