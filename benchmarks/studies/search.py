@@ -13,12 +13,21 @@ SEARCHES = {  # the recorded Flickr8k searches, by their clock (docs/results/sea
     "CPU-minutes": "flickr8k-cpu/search.json",
 }
 SEEDS = (0, 1, 2)
-SEARCH_ARMS = {  # the searches' best and the hand-set configurations, retrained (docs/results/search.md)
+SEARCH_ARMS = {  # retrained two at a time on the two cores, nothing else running (docs/results/search.md)
+    "the CPU-clock search's best": [f"flickr8k-retrains/searched-seed{i}" for i in (*SEEDS, 3)],
+    "default (both searches' first trial)": [f"flickr8k-retrains/default-seed{i}" for i in SEEDS],
+    "voice recipe's model settings": [f"flickr8k-retrains/recipe-seed{i}" for i in SEEDS],
+}
+RESCORED = "flickr8k-retrains/rescored.json"  # SEARCH_ARMS' saved models on dev in a room (benchmarks/rescore.py)
+SEARCH_ARMS_UNDER_LOAD = {  # the first retrains, beside searches, benchmarks and tests on the same cores
     "the CPU-clock search's best": [f"flickr8k-cpu/searched-seed{i}" for i in SEEDS],
     "the epoch-clock search's best": ["flickr8k/searched-seed0"],
     "default (both searches' first trial)": [f"flickr8k/default-seed{i}" for i in SEEDS],
     "voice recipe's model settings": [f"flickr8k/recipe-seed{i}" for i in SEEDS],
 }
+UNHEARD_ENGINES = {"pico": "Pico", "rhvoice": "RHVoice"}  # dev re-spoken by engines no retrain heard (--unheard)
+HEARD_ENGINES = {"espeak": "espeak-ng's voices"}  # the engine every retrain trained on
+CONDITION_NAMES = {"clean": "clean", "office": "in the office", "phone": "on the phone"}
 STRATEGY_NAMES = {"tpe": "TPE", "random": "random", "asha": "ASHA", "hyperband": "HyperBand", "fifo": "no early stopping"}
 
 
@@ -76,24 +85,57 @@ def search_recall(row: dict[str, Any]) -> float:
     return (row["seen_mean_recall"] + row["heldout_mean_recall"]) / 2
 
 
-def search_retrains(groups: dict[str, list[str]]) -> str:
+def unheard(runs: list[dict[str, Any]], engine: str) -> str:
+    """s→i R@10 on dev spoken by an engine no arm trained on (voices.py --unheard), over the seeds that scored it."""
+    return spread([r[f"unheard_{engine}_s2i_r10"] for r in runs])
+
+
+def epochs(runs: list[dict[str, Any]]) -> str:
+    """Epochs the budget bought, as a range when the seeds differ (an epoch's CPU cost varies between runs)."""
+    low, high = min(r["epoch"] for r in runs), max(r["epoch"] for r in runs)
+    return str(low) if low == high else f"{low}–{high}"
+
+
+def rescored_columns(rescored: dict[str, Any], names: list[str]) -> tuple[list[str], list[str]]:
+    """Headers and cells of benchmarks/rescore.py's folders for one configuration's saved models (s→i R@10)."""
+    headers, cells = [], []
+    for folder, heard in rescored["data"].items():
+        engine = UNHEARD_ENGINES.get(heard["engine"]) or HEARD_ENGINES.get(heard["engine"], heard["engine"])
+        headers.append(f"*{engine}, {CONDITION_NAMES.get(heard['eval_condition'], heard['eval_condition'])}* s→i R@10")
+        cells.append(spread([rescored["results"][f"{n.rpartition('/')[2]}-baseline"][folder]["s2i"]["r10"]
+                             for n in names]))
+    return headers, cells
+
+
+def search_retrains(groups: dict[str, list[str]], rescored: str | None = None) -> str:
     """Each configuration retrained on the full train split at one CPU budget, over seeds: seen and
-    held-out voices, R@1 / R@5 / R@10 both ways (means; ± std over seeds on R@10)."""
-    rows = []
-    for label, names in groups.items():
-        runs = [last(SEARCHED + n + ".json") for n in names]
+    held-out voices, R@1 / R@5 / R@10 both ways (means; ± std over seeds on R@10); where the runs
+    scored them, an engine never heard and (``rescored``) dev in a room through a laptop."""
+    runs_of = {label: [last(SEARCHED + n + ".json") for n in names] for label, names in groups.items()}
+    engines = [e for e in UNHEARD_ENGINES if all(f"unheard_{e}_s2i_r10" in r for runs in runs_of.values() for r in runs)]
+    extra = load(SEARCHED + rescored) if rescored else None
+    rows, extra_headers = [], []
+    for label, runs in runs_of.items():
         def cell(voices: str, way: str) -> str:
             means = " / ".join(num(mean(r[f"{voices}_{way}_r{k}"] for r in runs)) for k in (1, 5))
             return f"{means} / {spread([r[f'{voices}_{way}_r10'] for r in runs])}"
-        rows.append([label, len(runs), num(mean(r["epoch"] for r in runs), 0), cell("seen", "s2i"), cell("seen", "i2s"),
-                     cell("heldout", "s2i"), cell("heldout", "i2s"), spread([search_recall(r) for r in runs])])
+        extra_headers, extra_cells = rescored_columns(extra, groups[label]) if extra else ([], [])
+        rows.append([label, len(runs), epochs(runs), cell("seen", "s2i"), cell("seen", "i2s"),
+                     cell("heldout", "s2i"), cell("heldout", "i2s"), spread([search_recall(r) for r in runs]),
+                     *(unheard(runs, engine) for engine in engines), *extra_cells])
     minutes = load(SEARCHED + next(iter(groups.values()))[0] + ".json")["minutes"]
     headers = ["configuration", "seeds", "epochs", "seen s→i R@1 / 5 / 10", "seen i→s", "*held out* s→i", "*held out* i→s",
-               "search recall"]
-    return block(headers, rows, [SEARCHED + n + ".json" for names in groups.values() for n in names],
+               "search recall", *(f"*{UNHEARD_ENGINES[e]}, never heard* s→i R@10" for e in engines), *extra_headers]
+    files = [SEARCHED + n + ".json" for names in groups.values() for n in names] + ([SEARCHED + rescored] if rescored else [])
+    never_heard = (f" {', '.join(UNHEARD_ENGINES[e] for e in engines)}: the same dev captions spoken by an engine no "
+                   "arm trained on (`voices.py --unheard`)." if engines else "")
+    in_room = (" *In the office*: dev re-prepared with `--eval-condition office` (a 0.42 s room at arm's length, a "
+               "laptop's 150 Hz–6 kHz band, a fan 20 dB down, Opus at 24 kbps), each seed's saved model scored by "
+               "`benchmarks/rescore.py`; every dev voice." if extra else "")
+    return block(headers, rows, files,
                  f"Flickr8k dev (1,000 images, 5,000 utterances), {num(minutes, 0)} training CPU-minutes on one thread, "
                  "all 6,000 train images; held out: the Scottish accent, never heard in training. Search recall is "
-                 "the mean of the seen and held-out voices' mean recall, what the search ranked by.")
+                 "the mean of the seen and held-out voices' mean recall, what the search ranked by." + never_heard + in_room)
 
 
 def search_summary(searches: dict[str, str]) -> str:
