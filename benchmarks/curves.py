@@ -15,7 +15,8 @@ What feeds it, and how each file's clock is read (column ``clock``):
 * ``benchmarks/results/ablations/*.json`` + ``.csv`` (sonovis ablate): one row per trial, its final (and
   only recorded) epoch; config = base + arm overrides + seed. Only wall minutes of training plus
   evaluation on one CPU were kept: clock ``wall``.
-* ``benchmarks/results/search/*/*.json`` (benchmarks/voices.py retrains of a search's candidates): as voices.
+* ``benchmarks/results/search/*/*.json`` (benchmarks/voices.py retrains of a search's candidates): as voices;
+  not a search's ``search.json`` summary nor ``rescored.json`` (saved models scored once, benchmarks/rescore.py).
 * ``runs/*/curves.csv``, ``runs/*/strategies/*/curves.csv`` and the recorded searches'
   ``benchmarks/results/search/*/curves.csv`` (``sonovis tune`` / ``ablate --strategies``,
   ``tuner.learning_curves``): every epoch of every trial, ``cpu_seconds`` per epoch (training plus
@@ -42,6 +43,7 @@ from sonovis.train.metrics import MEAN_RECALL, SEARCH_METRIC, flat_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
+NO_CURVE = ("search.json", "rescored.json")  # JSON under results/search/ with no per-epoch curve
 OUT = RESULTS / "curves" / "all.csv"
 CONFIG = "config/"  # prefix of the flat config columns, as tuner.learning_curves writes them
 RECALLS = [f"{d}_{k}" for d in ("s2i", "i2s") for k in ("r1", "r5", "r10", "medr")]
@@ -125,7 +127,7 @@ def rel(path: Path) -> str:
 def gather() -> pd.DataFrame:
     """Every recorded epoch of every run, one row each (see the module docstring for the sources)."""
     rows: list[dict[str, Any]] = []
-    retrains = [p for p in (RESULTS / "search").rglob("*.json") if p.name != "search.json"]
+    retrains = [p for p in (RESULTS / "search").rglob("*.json") if p.name not in NO_CURVE]
     for path in sorted([*(RESULTS / "voices").rglob("*.json"), *retrains]):
         rows += voices_rows(path)
     for path in sorted((RESULTS / "quality").glob("*.json")):
