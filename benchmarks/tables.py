@@ -29,8 +29,9 @@ from studies.read import REPO, block, last, load, mean, num, spread
 from studies.search import (RESCORED, SEARCH_ARMS, SEARCH_ARMS_UNDER_LOAD, SEARCHED, SEARCHES, SIMULATED, search_recall,
                             search_retrains, search_summary, simulated_strategies, strategies, strategy_name)
 from studies.speed import MEMORY, SEARCH_SPEED, search_speed, train_memory
-from studies.voices import (ACCENTS, ENGINES, FOUR, MBROLA_HELD, NO_MEASURES, PAIRED, RECIPE, voices_accents,
-                            voices_families, voices_paired, voices_paired_means, voices_rhvoice)
+from studies.voices import (ACCENTS, CONDITION_ARMS, ENGINES, FOUR, MBROLA_HELD, NO_MEASURES, PAIRED, RECIPE,
+                            voices_accents, voices_conditions, voices_families, voices_paired, voices_paired_means,
+                            voices_rhvoice)
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs" / "results").glob("*.md"))]
 MARKER = re.compile(r"(<!-- table:([\w-]+) -->\n)(.*?)(<!-- /table -->)", re.DOTALL)
@@ -124,6 +125,7 @@ TABLES: dict[str, Callable[[], str]] = {
         "k2-24min-cepstra5-vtlp20", "k2-24min-cepstra5-vtlp20-seed1", "k2-24min-cepstra5-vtlp20-seed2",
         "k2-48min-cepstra5", "k2-48min-cepstra5-vtlp10"]),
     "voices-paired-phonetic": partial(voices_paired, ["k2-24min-cepstra5-vtlp10-ema999", "recipe-ctc03"]),
+    "voices-conditions": partial(voices_conditions, CONDITION_ARMS),
     "voices-paired-means": partial(voices_paired_means, {
         "all 40 MFCC, no measures": NO_MEASURES,
         "first 8 MFCC": ["k2-24min-cepstra8", "k2-24min-cepstra8-seed1"],

@@ -96,3 +96,30 @@ def voices_rhvoice(groups: dict[str, list[str]]) -> str:
     files = [PAIRED + n + ".json" for names in groups.values() for n in names]
     return block(["arm", "seeds", "epochs", "seen", "*RHVoice*", "RHVoice ÷ seen (per seed)"], rows, files,
                  "s→i R@10 on Flickr8k dev, means over the seeds' files; RHVoice never heard.")
+
+
+CONDITIONS = "voices/conditions/"
+CONDITION_ARMS = {  # the same 1,500 train images and voices, prepared clean and through random conditions
+    "clean training speech": "clean-1500",
+    "every training utterance through a random room, microphone, noise and codec": "rooms-1500",
+}
+
+
+def voices_conditions(arms: dict[str, str]) -> str:
+    """Models trained clean and through random conditions, scored (benchmarks/rescore.py) on dev clean and in
+    the office, in espeak-ng's voices and in Pico's: does a room in training carry over to a room at use?"""
+    rescored = load(CONDITIONS + "rescored.json")
+    folders = list(rescored["data"])
+    rows = []
+    for label, name in arms.items():
+        scores = {folder: rescored["results"][f"{name}-baseline"][folder]["s2i"]["r10"] for folder in folders}
+        run = last(CONDITIONS + name + ".json")
+        rows.append([f"{label} (`{name}`)", run["epoch"], *(num(scores[f]) for f in folders),
+                     num(scores["office"] / scores["clean"], 2), num(scores["pico-office"] / scores["pico"], 2)])
+    heard = {"espeak": "espeak-ng", "pico": "*Pico*"}
+    headers = ["arm", "epochs", *(f"{heard.get(d['engine'], d['engine'])}, {d['eval_condition']}"
+                                  for d in rescored["data"].values()), "office ÷ clean", "*Pico* office ÷ clean"]
+    minutes = load(CONDITIONS + next(iter(arms.values())) + ".json")["minutes"]
+    return block(headers, rows, [CONDITIONS + n + ".json" for n in arms.values()] + [CONDITIONS + "rescored.json"],
+                 f"s→i R@10 on Flickr8k dev (1,000 images, every voice), one seed, {num(minutes, 0)} training "
+                 "CPU-minutes on the first 1,500 train images, the Scottish accent left out; Pico never heard.")
