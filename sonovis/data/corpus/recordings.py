@@ -100,7 +100,9 @@ class _CsvRows:
         return self.image_problems[image] or ""
 
     def _path(self, relative: str) -> Path:
-        return (self.folder / relative.strip()).resolve()
+        """The file a CSV cell names, normalised but not resolved: a symlink inside the folder (photos
+        linked from a dataset elsewhere) is the user's layout, and the row keeps the path they gave."""
+        return Path(posixpath.normpath(self.folder / relative.strip()))
 
 
 def _image_id(relative: str) -> str:
