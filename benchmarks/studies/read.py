@@ -85,3 +85,11 @@ def mean(values: Iterable[float]) -> float:
 def spread(values: list[float]) -> str:
     """Mean, and ± the standard deviation over seeds when there are several."""
     return num(mean(values)) + (f" ± {num(statistics.stdev(values))}" if len(values) > 1 else "")
+
+
+ENGINE_NAMES = {"espeak": "espeak-ng", "pico": "Pico", "rhvoice": "RHVoice"}
+
+
+def rescored_r10(rescored: dict[str, Any], run: str, folder: str) -> float:
+    """s→i R@10 of one voices.py run's saved model (``--save`` names it ``<run>-baseline``) on one rescore.py folder."""
+    return rescored["results"][f"{run.rpartition('/')[2]}-baseline"][folder]["s2i"]["r10"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from studies.read import block, last, load, mean, num, spread
+from studies.read import ENGINE_NAMES, block, last, load, mean, num, rescored_r10, spread
 
 SIMULATED = "simulation/strategies.json"
 SEARCHED = "search/"
@@ -25,8 +25,7 @@ SEARCH_ARMS_UNDER_LOAD = {  # the first retrains, beside searches, benchmarks an
     "default (both searches' first trial)": [f"flickr8k/default-seed{i}" for i in SEEDS],
     "voice recipe's model settings": [f"flickr8k/recipe-seed{i}" for i in SEEDS],
 }
-UNHEARD_ENGINES = {"pico": "Pico", "rhvoice": "RHVoice"}  # dev re-spoken by engines no retrain heard (--unheard)
-HEARD_ENGINES = {"espeak": "espeak-ng's voices"}  # the engine every retrain trained on
+UNHEARD_ENGINES = ("pico", "rhvoice")  # dev re-spoken by engines no retrain heard (--unheard)
 CONDITION_NAMES = {"clean": "clean", "office": "in the office", "phone": "on the phone"}
 STRATEGY_NAMES = {"tpe": "TPE", "random": "random", "asha": "ASHA", "hyperband": "HyperBand", "fifo": "no early stopping"}
 
@@ -86,7 +85,7 @@ def search_recall(row: dict[str, Any]) -> float:
 
 
 def unheard(runs: list[dict[str, Any]], engine: str) -> str:
-    """s→i R@10 on dev spoken by an engine no arm trained on (voices.py --unheard), over the seeds that scored it."""
+    """s→i R@10 on dev spoken by an engine no arm trained on (voices.py --unheard), over the seeds."""
     return spread([r[f"unheard_{engine}_s2i_r10"] for r in runs])
 
 
@@ -96,15 +95,10 @@ def epochs(runs: list[dict[str, Any]]) -> str:
     return str(low) if low == high else f"{low}–{high}"
 
 
-def rescored_columns(rescored: dict[str, Any], names: list[str]) -> tuple[list[str], list[str]]:
-    """Headers and cells of benchmarks/rescore.py's folders for one configuration's saved models (s→i R@10)."""
-    headers, cells = [], []
-    for folder, heard in rescored["data"].items():
-        engine = UNHEARD_ENGINES.get(heard["engine"]) or HEARD_ENGINES.get(heard["engine"], heard["engine"])
-        headers.append(f"*{engine}, {CONDITION_NAMES.get(heard['eval_condition'], heard['eval_condition'])}* s→i R@10")
-        cells.append(spread([rescored["results"][f"{n.rpartition('/')[2]}-baseline"][folder]["s2i"]["r10"]
-                             for n in names]))
-    return headers, cells
+def rescored_header(heard: dict[str, str]) -> str:
+    """A rescore.py folder's column: its engine, and the condition its dev was heard in."""
+    engine = ENGINE_NAMES.get(heard["engine"], heard["engine"])
+    return f"*{engine}, {CONDITION_NAMES.get(heard['eval_condition'], heard['eval_condition'])}* s→i R@10"
 
 
 def search_retrains(groups: dict[str, list[str]], rescored: str | None = None) -> str:
@@ -114,20 +108,21 @@ def search_retrains(groups: dict[str, list[str]], rescored: str | None = None) -
     runs_of = {label: [last(SEARCHED + n + ".json") for n in names] for label, names in groups.items()}
     engines = [e for e in UNHEARD_ENGINES if all(f"unheard_{e}_s2i_r10" in r for runs in runs_of.values() for r in runs)]
     extra = load(SEARCHED + rescored) if rescored else None
-    rows, extra_headers = [], []
+    rows = []
     for label, runs in runs_of.items():
         def cell(voices: str, way: str) -> str:
             means = " / ".join(num(mean(r[f"{voices}_{way}_r{k}"] for r in runs)) for k in (1, 5))
             return f"{means} / {spread([r[f'{voices}_{way}_r10'] for r in runs])}"
-        extra_headers, extra_cells = rescored_columns(extra, groups[label]) if extra else ([], [])
+        in_folders = [spread([rescored_r10(extra, n, folder) for n in groups[label]]) for folder in extra["data"]] if extra else []
         rows.append([label, len(runs), epochs(runs), cell("seen", "s2i"), cell("seen", "i2s"),
                      cell("heldout", "s2i"), cell("heldout", "i2s"), spread([search_recall(r) for r in runs]),
-                     *(unheard(runs, engine) for engine in engines), *extra_cells])
+                     *(unheard(runs, engine) for engine in engines), *in_folders])
     minutes = load(SEARCHED + next(iter(groups.values()))[0] + ".json")["minutes"]
     headers = ["configuration", "seeds", "epochs", "seen s→i R@1 / 5 / 10", "seen i→s", "*held out* s→i", "*held out* i→s",
-               "search recall", *(f"*{UNHEARD_ENGINES[e]}, never heard* s→i R@10" for e in engines), *extra_headers]
+               "search recall", *(f"*{ENGINE_NAMES[e]}, never heard* s→i R@10" for e in engines),
+               *(rescored_header(heard) for heard in (extra["data"].values() if extra else []))]
     files = [SEARCHED + n + ".json" for names in groups.values() for n in names] + ([SEARCHED + rescored] if rescored else [])
-    never_heard = (f" {', '.join(UNHEARD_ENGINES[e] for e in engines)}: the same dev captions spoken by an engine no "
+    never_heard = (f" {', '.join(ENGINE_NAMES[e] for e in engines)}: the same dev captions spoken by an engine no "
                    "arm trained on (`voices.py --unheard`)." if engines else "")
     in_room = (" *In the office*: dev re-prepared with `--eval-condition office` (a 0.42 s room at arm's length, a "
                "laptop's 150 Hz–6 kHz band, a fan 20 dB down, Opus at 24 kbps), each seed's saved model scored by "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from studies.read import block, family, italic, last, load, mean, never_heard, num
+from studies.read import ENGINE_NAMES, block, family, italic, last, load, mean, never_heard, num, rescored_r10
 
 ACCENTS = "voices/accents/"
 ENGINES = "voices/engines/"
@@ -112,12 +112,11 @@ def voices_conditions(arms: dict[str, str]) -> str:
     folders = list(rescored["data"])
     rows = []
     for label, name in arms.items():
-        scores = {folder: rescored["results"][f"{name}-baseline"][folder]["s2i"]["r10"] for folder in folders}
+        scores = {folder: rescored_r10(rescored, name, folder) for folder in folders}
         run = last(CONDITIONS + name + ".json")
         rows.append([f"{label} (`{name}`)", run["epoch"], *(num(scores[f]) for f in folders),
                      num(scores["office"] / scores["clean"], 2), num(scores["pico-office"] / scores["pico"], 2)])
-    heard = {"espeak": "espeak-ng", "pico": "*Pico*"}
-    headers = ["arm", "epochs", *(f"{heard.get(d['engine'], d['engine'])}, {d['eval_condition']}"
+    headers = ["arm", "epochs", *(f"{italic(ENGINE_NAMES[d['engine']], d['engine'] == 'pico')}, {d['eval_condition']}"
                                   for d in rescored["data"].values()), "office ÷ clean", "*Pico* office ÷ clean"]
     minutes = load(CONDITIONS + next(iter(arms.values())) + ".json")["minutes"]
     return block(headers, rows, [CONDITIONS + n + ".json" for n in arms.values()] + [CONDITIONS + "rescored.json"],
