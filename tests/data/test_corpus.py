@@ -292,7 +292,10 @@ def test_recordings_csv(shared, tmp_path) -> None:
         f"audio/2.wav,photos/{cat}\n"  # 8: columns missing
         f"audio/2.wav,photos/{dog},A dog in dev,dev\n"  # 9: dog is already in train
         f"audio/3.wav,photos/{cat},A cat sleeping,dev\n"  # 10
+        f"audio/./0.wav,photos/{dog},The first dog again,train\n"  # 11: audio/0.wav spelt otherwise
+        f"audio/linked.wav,photos/{cat},A cat through a link,dev\n"  # 12: a link to audio/3.wav
     )
+    (root / "audio" / "linked.wav").symlink_to(root / "audio" / "3.wav")
     corpus = read_recordings_csv(root / "recordings.csv")
     assert [(r.image_id, r.caption_index, r.split, r.caption) for r in corpus.rows] == [
         (f"photos%2F{dog}", 0, "train", "A dog, running"),  # sub-folders kept, yet one safe file name
@@ -305,6 +308,7 @@ def test_recordings_csv(shared, tmp_path) -> None:
     assert "audio file not found" in reasons[4] and "image file not found" in reasons[5]
     assert "caption" in reasons[6] and "unknown split 'holdout'" in reasons[7]
     assert "caption, split" in reasons[8] and "train split at line 2" in reasons[9]
+    assert "already used at line 2" in reasons[11] and "linked.wav is the recording already used at line 10" in reasons[12]
     (tmp_path / "bad.csv").write_text("audio,picture,caption,split\n")
     with pytest.raises(InputError, match=r"bad.csv:1: missing column\(s\) image"):
         read_recordings_csv(tmp_path / "bad.csv")

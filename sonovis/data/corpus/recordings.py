@@ -59,7 +59,7 @@ class _CsvRows:
         self.rows: list[CaptionRow] = []
         self.skipped: list[Skip] = []
         self.split_of: dict[str, tuple[str, int]] = {}  # image id -> (split, line that set it)
-        self.audio_line: dict[Path, int] = {}
+        self.audio_line: dict[Path, int] = {}  # the file each used audio path ends at (links followed) -> its line
         self.image_problems: dict[Path, str | None] = {}  # each image is decoded once
         self.count: Counter[str] = Counter()
 
@@ -71,7 +71,7 @@ class _CsvRows:
         image_id, split = _image_id(record["image"]), record["split"].strip()
         audio, image = self._path(record["audio"]), self._path(record["image"])
         self.split_of.setdefault(image_id, (split, line))
-        self.audio_line[audio] = line
+        self.audio_line[audio.resolve()] = line
         caption = record["caption"].strip()
         self.rows.append(CaptionRow(image_id, str(image), caption, split, self.count[image_id], str(audio),
                                     source=self.source, line=line))
@@ -90,8 +90,8 @@ class _CsvRows:
             return f"unknown split {split!r}; expected one of {', '.join(SPLITS)}"
         if not is_file(audio):
             return f"audio file not found: {audio}"
-        if audio in self.audio_line:
-            return f"audio {audio.name} is already used at line {self.audio_line[audio]}"
+        if audio.resolve() in self.audio_line:  # the same recording twice, however its path is spelt or linked
+            return f"audio {audio.name} is the recording already used at line {self.audio_line[audio.resolve()]}"
         if image_id in self.split_of and self.split_of[image_id][0] != split:
             earlier, at = self.split_of[image_id]
             return f"{image_id} is in the {earlier} split at line {at}: one image, one split"
