@@ -62,6 +62,8 @@ def prepare_settings(args: argparse.Namespace) -> dict:
         extra.append(f"speech.conditions.kinds={json.dumps(args.conditions.split(','))}")
     if args.conditions_per_caption is not None:
         extra.append(f"speech.conditions.per_caption={args.conditions_per_caption}")
+    if args.condition_splits is not None:
+        extra.append(f"speech.conditions.splits={json.dumps(args.condition_splits.split(','))}")
     if args.eval_condition is not None:
         extra.append(f"speech.eval_condition={json.dumps(args.eval_condition)}")
     if args.num_cpus is not None:
@@ -197,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "any of voice_conversion,room,microphone,noise,codec (speech.conditions.kinds)")
     p.add_argument("--conditions-per-caption", type=int, metavar="K", help="the first K of a caption's "
                    "--voices-per-caption renditions go through them, the rest stay clean (default 1)")
+    p.add_argument("--condition-splits", metavar="SPLITS", help="the splits the conditions apply to, "
+                   "comma-separated (default train: dev and test stay clean; score in a room with --eval-condition)")
     p.add_argument("--eval-condition", metavar="PRESET", help="every utterance in one fixed condition set: "
                    "office | phone (speech.eval_condition)")
     p.add_argument("--num-cpus", type=int, help="parallel workers (default: every CPU of the cluster)")

@@ -44,6 +44,10 @@ class ConditionsConfig:
     # rest stay clean: with 2 voices and K = 1 each caption is heard once clean and once in a room, and
     # model.voice_pair_weight pulls the two together. With one voice a caption, 1 conditions every utterance.
     per_caption: int = ranged(1, "[1, inf)")
+    # The splits whose utterances go through them. Random conditions are a training measure: dev and test
+    # stay clean so their scores compare with a clean folder's, and a model is scored in a room through a
+    # fixed set instead (speech.eval_condition), not through draws that change with the folder.
+    splits: tuple[str, ...] = ("train",)
     # Distinct simulated rooms, each computed once per worker and reused: a room's image sources cost
     # 0.09 s CPU on average over the default ranges (growing with RT60 cubed: ~1 s at 0.7), while its
     # convolution with an utterance costs 4 ms, so 64 rooms are 6 s a worker rather than 0.09 s an utterance.

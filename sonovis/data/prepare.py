@@ -125,7 +125,7 @@ def make_shard(extractor: Extractor, kind: str, path: Path, fingerprint: str, pa
 
 def prepare(cfg: PrepareConfig, address: str | None = None, echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Make (or finish) the prepared folder ``cfg.out`` and return its manifest."""
-    check_conditions(cfg.speech)  # before any folder, scene or worker: an impossible room is one line
+    check_conditions(cfg.speech, cfg.corpus.splits)  # before any folder, scene or worker: an impossible room is one line
     out = Path(cfg.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -153,10 +154,13 @@ def test_voice_conversion_is_a_kind_of_the_chain_and_comes_first(speech: Wavefor
 
 def test_renditions_go_through_conditions_as_configured() -> None:
     speech = SpeechConfig(voices_per_caption=3, conditions=fixed(kinds=("noise",), per_caption=2))
-    assert [conditions_for(speech, k) is not None for k in range(3)] == [True, True, False]
-    assert conditions_for(SpeechConfig(), 0) is None
+    assert [conditions_for(speech, k, "train") is not None for k in range(3)] == [True, True, False]
+    assert conditions_for(speech, 0, "dev") is conditions_for(speech, 0, "test") is None  # training's measure only
+    everywhere = dataclasses.replace(speech, conditions=fixed(kinds=("noise",), splits=("train", "dev")))
+    assert conditions_for(everywhere, 0, "dev") is not None and conditions_for(everywhere, 0, "test") is None
+    assert conditions_for(SpeechConfig(), 0, "train") is None
     office = SpeechConfig(voices_per_caption=2, eval_condition="office")
-    assert conditions_for(office, 0) is conditions_for(office, 1) is PRESETS["office"]
+    assert conditions_for(office, 0, "dev") is conditions_for(office, 1, "train") is PRESETS["office"]
     for name in PRESETS:
         check_conditions(SpeechConfig(eval_condition=name))
     check_conditions(SpeechConfig(conditions=fixed(kinds=("voice_conversion", *EVERY_KIND))))  # the defaults fit
@@ -165,6 +169,8 @@ def test_renditions_go_through_conditions_as_configured() -> None:
 @pytest.mark.parametrize(("overrides", "message"), [
     (["speech.conditions.kinds=room,attic"], "unknown kind 'attic'"),
     (["speech.conditions.kinds=noise,noise"], "each kind once"),
+    (["speech.conditions.kinds=noise", "speech.conditions.splits=train,valid"], "unknown split 'valid'"),
+    (["corpus.splits=dev", "speech.conditions.kinds=noise"], "conditions none of the splits prepared here (dev)"),
     (["speech.eval_condition=attic"], "speech.eval_condition = 'attic': expected one of office, phone"),
     (["speech.eval_condition=office", "speech.conditions.kinds=room"], "leave speech.conditions.kinds"),
     (["speech.conditions.kinds=noise", "speech.conditions.per_caption=2"], "must not exceed speech.voices_per_caption"),
@@ -175,14 +181,16 @@ def test_renditions_go_through_conditions_as_configured() -> None:
     (["speech.conditions.kinds=codec", "speech.conditions.codecs=aac"], "codecs = ['aac']: expected some of"),
 ])
 def test_impossible_conditions_are_one_line_naming_the_field(overrides: list[str], message: str) -> None:
-    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")) as err:
-        check_conditions(prepare_config(load_settings(None, overrides)).speech)
+    with pytest.raises(ConfigError, match=re.escape(message)) as err:
+        cfg = prepare_config(load_settings(None, overrides))
+        check_conditions(cfg.speech, cfg.corpus.splits)
     assert "\n" not in str(err.value)
 
 
 def test_prepare_records_each_utterances_condition_and_counts_them(tmp_path: Path, ray_local,
                                                                     speech_cache: Path) -> None:
-    """Two voices a caption, the first through every kind: half the utterances clean, and the manifest says so."""
+    """Two voices a caption, the first through every kind: half the training utterances clean, dev all clean
+    (conditions are training's measure), and the manifest says so; conditioned dev when asked."""
     corpus = CorpusConfig(kind="builtin", builtin_images=(6, 3, 0))
     speech = SpeechConfig(cache_dir=str(speech_cache), voices_per_caption=2,
                           conditions=fixed(kinds=EVERY_KIND, per_caption=1, **CHEAP_ROOMS))
@@ -194,15 +202,20 @@ def test_prepare_records_each_utterances_condition_and_counts_them(tmp_path: Pat
             for r in pq.read_table(tmp_path / "rooms" / e["path"], columns=["id", "split", "condition"]).to_pylist()]
     assert len(rows) == 90
     for row in rows:
-        if EXTRA_VOICE in row["id"]:
+        if EXTRA_VOICE in row["id"] or row["split"] == "dev":
             assert row["condition"] == ""
         else:
             record = json.loads(row["condition"])
             assert list(record) == list(EVERY_KIND) and 0.2 <= record["room"]["rt60_s"] <= 0.3
             assert 10 <= record["noise"]["snr_db"] <= 30 and record["codec"]["codec"] in ("mp3", "opus")
     by_split = read_manifest(tmp_path / "rooms")["conditions"]["by_split"]
-    assert by_split == {split: {CLEAN: n, **{kind: n for kind in EVERY_KIND}} for split, n in (("train", 30), ("dev", 15))}
-    assert any("30 clean, 30 room, 30 microphone, 30 noise, 30 codec" in line for line in lines)
+    assert by_split == {"train": {CLEAN: 30, **{kind: 30 for kind in EVERY_KIND}}, "dev": {CLEAN: 30}}
+    assert any("train 30 clean, 30 room, 30 microphone, 30 noise, 30 codec" in line and "dev 30 clean" in line
+               for line in lines)
+    both = dataclasses.replace(cfg, out=str(tmp_path / "both"), speech=dataclasses.replace(
+        speech, conditions=dataclasses.replace(speech.conditions, splits=("train", "dev"))))
+    assert prepare(both, echo=lines.append)["conditions"]["by_split"]["dev"] == {
+        CLEAN: 15, **{kind: 15 for kind in EVERY_KIND}}
 
     # A dev folder "in the office": every utterance in the preset's one room; a folder without
     # conditions leaves them out of its fingerprint, so settings that only matter when on redo nothing.

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from sonovis.config.schema import ConditionsConfig, SpeechConfig
+from sonovis.config.schema import SPLITS, ConditionsConfig, SpeechConfig
 from sonovis.data.conditions.channel import add_noise, check_channel, microphone
 from sonovis.data.conditions.codec import check_codecs, round_trip
 from sonovis.data.conditions.draws import keyed_rng, rounded
@@ -47,8 +47,9 @@ CHECKS: dict[str, Callable[[ConditionsConfig, str], None]] = {
 }
 
 
-def check_conditions(speech: SpeechConfig) -> None:
-    """Refuse unknown kinds or presets, a preset together with kinds, and ranges no condition can meet."""
+def check_conditions(speech: SpeechConfig, prepared: Sequence[str] = SPLITS) -> None:
+    """Refuse unknown kinds, presets or splits, a preset together with kinds, kinds that no ``prepared``
+    split would go through, and ranges no condition can meet."""
     cfg, where = speech.conditions, "speech.conditions"
     if speech.eval_condition:
         if speech.eval_condition not in PRESETS:
@@ -63,6 +64,12 @@ def check_conditions(speech: SpeechConfig) -> None:
         raise ConfigError(f"{where}.kinds: unknown kind {unknown[0]!r}; known kinds: {', '.join(KINDS)}")
     if len(set(cfg.kinds)) != len(cfg.kinds):
         raise ConfigError(f"{where}.kinds = {list(cfg.kinds)}: each kind once (they apply in a fixed order)")
+    if not speech.eval_condition and (unknown := [s for s in speech.conditions.splits if s not in SPLITS]):
+        raise ConfigError(f"{where}.splits: unknown split {unknown[0]!r}; expected some of {', '.join(SPLITS)}")
+    if cfg.kinds and not speech.eval_condition and not set(prepared) & set(cfg.splits):
+        raise ConfigError(f"{where}.splits = {list(cfg.splits)} conditions none of the splits prepared here "
+                          f"({', '.join(prepared)}): add them (--condition-splits) or score in a fixed room "
+                          "(--eval-condition)")
     if cfg.kinds and cfg.per_caption > speech.voices_per_caption and not speech.eval_condition:
         raise ConfigError(f"{where}.per_caption = {cfg.per_caption}: must not exceed speech.voices_per_caption "
                           f"= {speech.voices_per_caption} (the first K renditions of a caption go through them)")
@@ -71,14 +78,15 @@ def check_conditions(speech: SpeechConfig) -> None:
             CHECKS[kind](cfg, where)
 
 
-def conditions_for(speech: SpeechConfig, k: int) -> ConditionsConfig | None:
-    """The conditions a caption's k-th rendition goes through, or None: it stays clean.
+def conditions_for(speech: SpeechConfig, k: int, split: str) -> ConditionsConfig | None:
+    """The conditions a caption's k-th rendition in ``split`` goes through, or None: it stays clean.
 
-    A preset conditions every rendition; configured kinds condition the first ``per_caption``.
+    A preset conditions every rendition of every split; configured kinds condition the first
+    ``per_caption`` of a caption in ``speech.conditions.splits``.
     """
     if speech.eval_condition:
         return PRESETS[speech.eval_condition]
-    if speech.conditions.kinds and k < speech.conditions.per_caption:
+    if speech.conditions.kinds and split in speech.conditions.splits and k < speech.conditions.per_caption:
         return speech.conditions
     return None
 
