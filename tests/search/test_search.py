@@ -27,6 +27,7 @@ from sonovis.search.tuner import (
 from sonovis.search.clock import check_clock
 from sonovis.search.warm_start import base_point
 from sonovis.train.checkpoint import load_checkpoint
+from sonovis.use.report import read_trials
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = ExperimentConfig(model=ModelConfig(hidden_size=64, conv_channels=64, embed_dim=64),
@@ -182,6 +183,7 @@ def test_cpu_clock_ends_every_trial_within_its_cpu_budget(prepared_builtin: Path
         assert trial["budget_spent"].tolist() == [0.0] * (len(spent) - 1) + [1.0]
     assert outcome.stopped_early == 0
     assert {t.state for t in _study(tmp_path).trials} == {optuna.trial.TrialState.COMPLETE}
+    assert {t.status for t in read_trials(tmp_path / EXPERIMENT)} == {"finished"}  # and so says the report
 
 
 @pytest.mark.parametrize("settings, message", [
