@@ -34,5 +34,7 @@ def growth_mib(**env: str) -> float:
 def test_convolution_kernels_are_not_cached_per_length() -> None:
     kept = growth_mib()
     cached = growth_mib(**{KERNEL_CACHE_VARIABLE: "1024"})  # oneDNN's default: what sonovis turns off
-    assert cached > 150, f"oneDNN's cache kept only {cached:.0f} MiB: nothing left to test"
-    assert kept < 80, f"the encoder kept {kept:.0f} MiB over 60 batch lengths"
+    # How much the default cache keeps varies by machine (340 MiB here, 112 on CI's fresh machine): the
+    # test needs it to be measurable, and sonovis' setting to keep well under half of it.
+    assert cached > 60, f"oneDNN's cache kept only {cached:.0f} MiB: nothing left to test"
+    assert kept < min(80, cached / 2), f"the encoder kept {kept:.0f} MiB over 60 batch lengths ({cached:.0f} cached)"
