@@ -64,7 +64,7 @@ def check_conditions(speech: SpeechConfig, prepared: Sequence[str] = SPLITS) -> 
         raise ConfigError(f"{where}.kinds: unknown kind {unknown[0]!r}; known kinds: {', '.join(KINDS)}")
     if len(set(cfg.kinds)) != len(cfg.kinds):
         raise ConfigError(f"{where}.kinds = {list(cfg.kinds)}: each kind once (they apply in a fixed order)")
-    if not speech.eval_condition and (unknown := [s for s in speech.conditions.splits if s not in SPLITS]):
+    if not speech.eval_condition and (unknown := [s for s in cfg.splits if s not in SPLITS]):
         raise ConfigError(f"{where}.splits: unknown split {unknown[0]!r}; expected some of {', '.join(SPLITS)}")
     if cfg.kinds and not speech.eval_condition and not set(prepared) & set(cfg.splits):
         raise ConfigError(f"{where}.splits = {list(cfg.splits)} conditions none of the splits prepared here "

@@ -90,8 +90,8 @@ class _CsvRows:
             return f"unknown split {split!r}; expected one of {', '.join(SPLITS)}"
         if not is_file(audio):
             return f"audio file not found: {audio}"
-        if audio.resolve() in self.audio_line:  # the same recording twice, however its path is spelt or linked
-            return f"audio {audio.name} is the recording already used at line {self.audio_line[audio.resolve()]}"
+        if (used := self.audio_line.get(audio.resolve())) is not None:  # one recording twice, however spelt or linked
+            return f"audio {audio.name} is the recording already used at line {used}"
         if image_id in self.split_of and self.split_of[image_id][0] != split:
             earlier, at = self.split_of[image_id]
             return f"{image_id} is in the {earlier} split at line {at}: one image, one split"
