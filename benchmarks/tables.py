@@ -26,8 +26,9 @@ from typing import Callable
 
 from studies.quality import ablations, quality
 from studies.read import REPO, block, last, load, mean, num, spread
-from studies.search import (LONGEST, RESCORED, RETRAINED, SEARCH_ARMS, SEARCH_ARMS_UNDER_LOAD, SEARCHED, SEARCHES, SIMULATED,
-                            search_recall, search_retrains, search_summary, simulated_strategies, strategies, strategy_name)
+from studies.search import (LONGEST, RESCORED, RETRAINED, SEARCH_ARMS, SEARCH_ARMS_UNDER_LOAD, SEARCHED, SEARCHES,
+                            SIMULATED, search_recall, search_retrains, search_summary, simulated_strategies, strategies,
+                            strategy_name)
 from studies.speed import MEMORY, SEARCH_SPEED, search_speed, train_memory
 from studies.voices import (ACCENTS, CONDITION_ARMS, ENGINES, FOUR, MBROLA_HELD, NO_MEASURES, PAIRED, RECIPE,
                             voices_accents, voices_conditions, voices_families, voices_paired, voices_paired_means,
