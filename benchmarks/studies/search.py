@@ -13,19 +13,21 @@ SEARCHES = {  # the recorded Flickr8k searches: their clock, and what else the c
     "CPU-minutes, beside other work": "flickr8k-cpu/search.json",
     "CPU-minutes, idle machine": "flickr8k-cpu24/search.json",
 }
-RETRAINED = SEARCHES["CPU-minutes, beside other work"]  # the search whose best SEARCH_ARMS retrains
-LONGEST = SEARCHES["CPU-minutes, idle machine"]  # the one search that ran all of its 24 trials
+RETRAINED = SEARCHES["CPU-minutes, beside other work"]  # the 20-trial search whose best SEARCH_ARMS retrains first
+LONGEST = SEARCHES["CPU-minutes, idle machine"]  # the one search that ran all of its 24 trials, retrained second
 SEEDS = (0, 1, 2)
 SEARCH_ARMS = {  # retrained two at a time on the two cores, nothing else running (docs/results/search.md)
-    "the CPU-clock search's best": [f"flickr8k-retrains/searched-seed{i}" for i in (*SEEDS, 3)],
-    "default (both searches' first trial)": [f"flickr8k-retrains/default-seed{i}" for i in SEEDS],
+    "the 20-trial search's best": [f"flickr8k-retrains/searched-seed{i}" for i in (*SEEDS, 3)],
+    "the 24-trial search's best": [f"flickr8k-retrains/searched24-seed{i}" for i in SEEDS],
+    "default (every search's first trial)": [f"flickr8k-retrains/default-seed{i}" for i in (*SEEDS, 3)],
     "voice recipe's model settings": [f"flickr8k-retrains/recipe-seed{i}" for i in SEEDS],
 }
-RESCORED = "flickr8k-retrains/rescored.json"  # SEARCH_ARMS' saved models on dev in a room (benchmarks/rescore.py)
+RESCORED = (  # SEARCH_ARMS' saved models on dev in a room (benchmarks/rescore.py), one file per session that saved them
+    "flickr8k-retrains/rescored.json", "flickr8k-retrains/rescored24.json")
 SEARCH_ARMS_UNDER_LOAD = {  # the first retrains, beside searches, benchmarks and tests on the same cores
-    "the CPU-clock search's best": [f"flickr8k-cpu/searched-seed{i}" for i in SEEDS],
+    "the 20-trial search's best": [f"flickr8k-cpu/searched-seed{i}" for i in SEEDS],
     "the epoch-clock search's best": ["flickr8k/searched-seed0"],
-    "default (both searches' first trial)": [f"flickr8k/default-seed{i}" for i in SEEDS],
+    "default (every search's first trial)": [f"flickr8k/default-seed{i}" for i in SEEDS],
     "voice recipe's model settings": [f"flickr8k/recipe-seed{i}" for i in SEEDS],
 }
 UNHEARD_ENGINES = ("pico", "rhvoice")  # dev re-spoken by engines no retrain heard (--unheard)
@@ -104,13 +106,25 @@ def rescored_header(heard: dict[str, str]) -> str:
     return f"*{engine}, {CONDITION_NAMES.get(heard['eval_condition'], heard['eval_condition'])}* s→i R@10"
 
 
-def search_retrains(groups: dict[str, list[str]], rescored: str | None = None) -> str:
+def merged_rescores(files: tuple[str, ...]) -> dict[str, Any] | None:
+    """rescore.py files of models saved in different sessions, as one; they must have heard the same folders."""
+    if not files:
+        return None
+    first, *rest = (load(SEARCHED + f) for f in files)
+    for other, name in zip(rest, files[1:]):
+        if [(d["engine"], d["eval_condition"]) for d in other["data"].values()] != \
+                [(d["engine"], d["eval_condition"]) for d in first["data"].values()]:
+            raise ValueError(f"{name} scored other folders than {files[0]}")
+    return {**first, "results": {k: v for r in (first, *rest) for k, v in r["results"].items()}}
+
+
+def search_retrains(groups: dict[str, list[str]], rescored: tuple[str, ...] = ()) -> str:
     """Each configuration retrained on the full train split at one CPU budget, over seeds: seen and
     held-out voices, R@1 / R@5 / R@10 both ways (means; ± std over seeds on R@10); where the runs
     scored them, an engine never heard and (``rescored``) dev in a room through a laptop."""
     runs_of = {label: [last(SEARCHED + n + ".json") for n in names] for label, names in groups.items()}
     engines = [e for e in UNHEARD_ENGINES if all(f"unheard_{e}_s2i_r10" in r for runs in runs_of.values() for r in runs)]
-    extra = load(SEARCHED + rescored) if rescored else None
+    extra = merged_rescores(rescored)
     rows = []
     for label, runs in runs_of.items():
         def cell(voices: str, way: str) -> str:
@@ -124,7 +138,7 @@ def search_retrains(groups: dict[str, list[str]], rescored: str | None = None) -
     headers = ["configuration", "seeds", "epochs", "seen s→i R@1 / 5 / 10", "seen i→s", "*held out* s→i", "*held out* i→s",
                "search recall", *(f"*{ENGINE_NAMES[e]}, never heard* s→i R@10" for e in engines),
                *(rescored_header(heard) for heard in (extra["data"].values() if extra else []))]
-    files = [SEARCHED + n + ".json" for names in groups.values() for n in names] + ([SEARCHED + rescored] if rescored else [])
+    files = [SEARCHED + n + ".json" for names in groups.values() for n in names] + [SEARCHED + f for f in rescored]
     never_heard = (f" {', '.join(ENGINE_NAMES[e] for e in engines)}: the same dev captions spoken by an engine no "
                    "arm trained on (`voices.py --unheard`)." if engines else "")
     in_room = (" *In the office*: dev re-prepared with `--eval-condition office` (a 0.42 s room at arm's length, a "
