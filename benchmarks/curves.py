@@ -16,7 +16,7 @@ What feeds it, and how each file's clock is read (column ``clock``):
   only recorded) epoch; config = base + arm overrides + seed. Only wall minutes of training plus
   evaluation on one CPU were kept: clock ``wall``.
 * ``benchmarks/results/search/*/*.json`` (benchmarks/voices.py retrains of a search's candidates): as voices;
-  not a search's ``search.json`` summary nor, here or under voices/, ``rescored.json`` (saved models scored once,
+  not a search's ``search.json`` summary nor, here or under voices/, ``rescored*.json`` (saved models scored once,
   benchmarks/rescore.py).
 * ``runs/*/curves.csv``, ``runs/*/strategies/*/curves.csv`` and the recorded searches'
   ``benchmarks/results/search/*/curves.csv`` (``sonovis tune`` / ``ablate --strategies``,
@@ -44,7 +44,7 @@ from sonovis.train.metrics import MEAN_RECALL, SEARCH_METRIC, flat_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
-NO_CURVE = ("search.json", "rescored.json")  # JSON under results/voices/ and search/ with no per-epoch curve
+NO_CURVE = ("search.json", "rescored*.json")  # JSON under results/voices/ and search/ with no per-epoch curve
 OUT = RESULTS / "curves" / "all.csv"
 CONFIG = "config/"  # prefix of the flat config columns, as tuner.learning_curves writes them
 RECALLS = [f"{d}_{k}" for d in ("s2i", "i2s") for k in ("r1", "r5", "r10", "medr")]
@@ -128,7 +128,7 @@ def rel(path: Path) -> str:
 def gather() -> pd.DataFrame:
     """Every recorded epoch of every run, one row each (see the module docstring for the sources)."""
     rows: list[dict[str, Any]] = []
-    runs = [p for folder in ("voices", "search") for p in (RESULTS / folder).rglob("*.json") if p.name not in NO_CURVE]
+    runs = [p for folder in ("voices", "search") for p in (RESULTS / folder).rglob("*.json") if not any(p.match(n) for n in NO_CURVE)]
     for path in sorted(runs):
         rows += voices_rows(path)
     for path in sorted((RESULTS / "quality").glob("*.json")):
