@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import simulate  # noqa: E402
-from curves import OUT as CURVES  # noqa: E402
+from curves import OUT as CURVES, gather  # noqa: E402
 from ray import cloudpickle  # noqa: E402
 from simulate import base_config, nearest, recorded, run_strategy, space, spent  # noqa: E402
 
@@ -25,6 +25,16 @@ PAIRED = "/work/prepared/paired"  # the richest data folder of the recorded tabl
 @pytest.fixture(scope="module")
 def table() -> pd.DataFrame:
     return pd.read_csv(CURVES)
+
+
+def test_the_curves_table_is_every_recorded_result_read_afresh(table: pd.DataFrame) -> None:
+    """benchmarks/curves.py reads every result file (a new kind of file must not break it), and the committed
+    table is what it gives: the simulator replays the record, not an older copy. (A local runs/ folder may add
+    rows of its own; only the results' rows are compared.)"""
+    fresh = gather()
+    fresh = fresh[fresh["source"].str.startswith("benchmarks/")]
+    key = ["source", "run", "epoch"]
+    assert sorted(map(tuple, fresh[key].astype(str).values)) == sorted(map(tuple, table[key].astype(str).values))
 
 
 def test_recorded_keeps_runs_long_enough_and_one_curve_per_seed(table: pd.DataFrame) -> None:
