@@ -57,7 +57,10 @@ def budget_spent(spent: float, longest: float, limit: float) -> bool:
 
 
 def completed(result: dict[str, Any], max_epochs: int, max_cpu_minutes: float = 0.0) -> bool:
-    """Whether a trial ran its whole budget (epochs, or CPU minutes when that is the clock), not stopped early."""
-    spent_cpu = max_cpu_minutes > 0 and (result.get(CPU_MINUTES, 0.0) >= max_cpu_minutes or
-                                         bool(result.get(BUDGET_SPENT, 0.0)))
+    """Whether a trial ran its whole budget (epochs, or CPU minutes when that is the clock), not stopped early.
+
+    A trial flags its own last epoch (``BUDGET_SPENT``), so a reader that does not know the budget
+    (the report) passes ``max_cpu_minutes=0`` and still gets the answer."""
+    spent_cpu = bool(result.get(BUDGET_SPENT, 0.0)) or (max_cpu_minutes > 0 and
+                                                        result.get(CPU_MINUTES, 0.0) >= max_cpu_minutes)
     return result.get("training_iteration", 0) >= max_epochs or spent_cpu

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from sonovis.errors import SonovisError
-from sonovis.search.clock import BUDGET_SPENT
+from sonovis.search.clock import completed
 from sonovis.train.metrics import SEARCH_METRIC
 from sonovis.use.translate import (
     MATCH_CSS,
@@ -123,7 +123,7 @@ def read_trials(search_dir: Path, search_over: bool = True) -> list[Trial]:
         state = states.get(trial_id, "")
         if state == "ERROR" or (folder / "error.txt").exists():
             status = "errored"
-        elif len(history) >= int(config.get("train.epochs", 0)) or _spent_its_budget(history):
+        elif completed({**rows[-1], "training_iteration": len(rows)}, int(config.get("train.epochs", 0))):
             status = "finished"
         elif state in RUNNING_STATES or (not state and not search_over):
             status = "running"
@@ -131,11 +131,6 @@ def read_trials(search_dir: Path, search_over: bool = True) -> list[Trial]:
             status = "stopped early"
         trials.append(Trial(trial_id, config, history, status))
     return trials
-
-
-def _spent_its_budget(history: pd.DataFrame) -> bool:
-    """A CPU-clock trial that ended because its next epoch would overrun its budget ran its whole course."""
-    return BUDGET_SPENT in history and history[BUDGET_SPENT].iloc[-1] == 1.0
 
 
 def _tune_states(search_dir: Path) -> dict[str, str]:
