@@ -128,7 +128,8 @@ def rel(path: Path) -> str:
 def gather() -> pd.DataFrame:
     """Every recorded epoch of every run, one row each (see the module docstring for the sources)."""
     rows: list[dict[str, Any]] = []
-    runs = [p for folder in ("voices", "search") for p in (RESULTS / folder).rglob("*.json") if not any(p.match(n) for n in NO_CURVE)]
+    runs = [p for folder in ("voices", "search") for p in (RESULTS / folder).rglob("*.json")
+            if not any(p.match(pattern) for pattern in NO_CURVE)]
     for path in sorted(runs):
         rows += voices_rows(path)
     for path in sorted((RESULTS / "quality").glob("*.json")):

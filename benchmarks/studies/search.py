@@ -110,13 +110,13 @@ def rescored_header(heard: dict[str, str]) -> str:
 
 
 def merged_rescores(files: tuple[str, ...]) -> dict[str, Any] | None:
-    """rescore.py files of models saved in different sessions, as one; they must have heard the same folders."""
+    """rescore.py files of batches of saved models, as one; they must have heard the same folders."""
     if not files:
         return None
     first, *rest = (load(SEARCHED + f) for f in files)
+    heard = lambda r: [(d["engine"], d["eval_condition"]) for d in r["data"].values()]  # noqa: E731
     for other, name in zip(rest, files[1:]):
-        if [(d["engine"], d["eval_condition"]) for d in other["data"].values()] != \
-                [(d["engine"], d["eval_condition"]) for d in first["data"].values()]:
+        if heard(other) != heard(first):
             raise ValueError(f"{name} scored other folders than {files[0]}")
     return {**first, "results": {k: v for r in (first, *rest) for k, v in r["results"].items()}}
 
