@@ -3,8 +3,9 @@
 ``benchmarks/voices.py --save DIR`` keeps each arm's last model; this scores every such model on
 each ``--data NAME=PREP`` folder with ``sonovis evaluate``'s protocol (1,000 images, every dev
 utterance) and writes one JSON: per model (its file stem), per folder, s→i and i→s R@1/5/10 and
-median rank, with the folder's engine and evaluation condition from its manifest, so a table can
-say what each column was spoken by and heard through.
+median rank (with ``--by-voice`` also s→i per voice group), with the folder's engine and
+evaluation condition from its manifest, so a table can say what each column was spoken by and
+heard through.
 
     python benchmarks/rescore.py /work/runs/retrain-models/*.pt \\
         --data office=/work/prepared/dev-office --data pico-office=/work/prepared/dev-pico-office \\
@@ -37,13 +38,16 @@ def main() -> None:
     parser.add_argument("--data", action="append", required=True, metavar="NAME=PREP",
                         help="a prepared folder of the same dev images to score on (repeatable)")
     parser.add_argument("--split", default="dev")
+    parser.add_argument("--by-voice", action="store_true",
+                        help="also s→i per voice group, so a table can score each engine of a mixture apart")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     folders = {name: Path(path) for name, path in (item.split("=", 1) for item in args.data)}
     results: dict[str, dict[str, Any]] = {}
     for model in args.models:
         start = time.monotonic()
-        results[model.stem] = {name: evaluate_checkpoint(model, path, args.split) for name, path in folders.items()}
+        results[model.stem] = {name: evaluate_checkpoint(model, path, args.split, args.by_voice)
+                                 for name, path in folders.items()}
         print(f"{model.stem}: " + ", ".join(f"{name} s→i R@10 {r['s2i']['r10']:.1f}"
                                            for name, r in results[model.stem].items())
               + f"  ({time.monotonic() - start:.0f} s)", flush=True)
