@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from studies.read import ENGINE_NAMES, block, family, italic, last, load, mean, never_heard, num, rescored_r10
+from studies.read import (ENGINE_NAMES, block, family, italic, last, load, mean, never_heard, num, rescored_r10,
+                          spread)
 
 ACCENTS = "voices/accents/"
 ENGINES = "voices/engines/"
@@ -122,3 +123,65 @@ def voices_conditions(arms: dict[str, str]) -> str:
     return block(headers, rows, [CONDITIONS + n + ".json" for n in arms.values()] + [CONDITIONS + "rescored.json"],
                  f"s→i R@10 on Flickr8k dev (1,000 images, every voice), one seed, {num(minutes, 0)} training "
                  "CPU-minutes on the first 1,500 train images, the Scottish accent left out; Pico never heard.")
+
+
+LOEO = "voices/leave-one-engine-out/"
+LOEO_ENGINES = {  # a synthesis method -> its file-name part and the dev voice pattern that is it
+    "espeak-ng formants": ("espeak-formants", "espeak:en"), "mbrola": ("mbrola", "mb-"), "flite": ("flite", "flite:"),
+    "Pico": ("pico", "pico:"), "RHVoice": ("rhvoice", "rhvoice:")}
+LOEO_ARMS = {"no measures (40 MFCC)": "plain", "the recipe (5 MFCC, VTLP ±10 %, weight average)": "recipe"}
+LOEO_HEADLINE = {"the recipe": "recipe", "no measures": "plain"}  # README's short names for the same arms
+LOEO_SEEDS = [""]  # each seed's file-name suffix (seed 0 has none)
+
+
+def loeo_runs(arm: str) -> list[tuple[str, str, list[str]]]:
+    """(held-out method, its dev pattern, one result file per seed) for every method held out in turn."""
+    return [(method, pattern, [f"{LOEO}{arm}-without-{name}{seed}.json" for seed in LOEO_SEEDS])
+            for method, (name, pattern) in LOEO_ENGINES.items()]
+
+
+def loeo_files(arm: str) -> list[str]:
+    return [rel for _, _, rels in loeo_runs(arm) for rel in rels]
+
+
+def loeo_ratios(arm: str) -> dict[str, float]:
+    """Held-out ÷ seen s→i R@10 per method held out, mean over seeds: the figure the issue's targets are on."""
+    return {method: mean(last(rel)["voice_ratio"] for rel in rels) for method, _, rels in loeo_runs(arm)}
+
+
+def loeo_mean(arm: str, key: str) -> list[float]:
+    """Per seed, the mean over the five methods held out of one last-epoch figure: its spread is the seeds'."""
+    return [mean(last(rels[i])[key] for _, _, rels in loeo_runs(arm)) for i in range(len(LOEO_SEEDS))]
+
+
+def seeds_said() -> str:
+    return "one seed" if len(LOEO_SEEDS) == 1 else f"mean ± std over {len(LOEO_SEEDS)} seeds"
+
+
+def voices_leave_one_engine_out(arms: dict[str, str]) -> str:
+    """One row per arm and method held out: s2i R@10 per synthesis method (mean over seeds), italic the held-out one."""
+    rows = []
+    for label, arm in arms.items():
+        for method, _, rels in loeo_runs(arm):
+            runs = [last(rel) for rel in rels]
+            cells = [italic(spread([family(r["by_voice"], [p]) for r in runs]), m == method)
+                     for m, (_, p) in LOEO_ENGINES.items()]
+            rows.append([f"{label}, {method} held out", "–".join(sorted({str(r["epoch"]) for r in runs})), *cells,
+                         spread([r["seen_s2i_r10"] for r in runs]), num(mean(r["voice_ratio"] for r in runs), 2)])
+    return block(["arm, method never heard", "epochs", *LOEO_ENGINES, "seen", "held-out ÷ seen"], rows,
+                 [rel for arm in arms.values() for rel in loeo_files(arm)],
+                 f"s→i R@10 on Flickr8k dev, {seeds_said()}; *italic*: the method held out of training.")
+
+
+def voices_leave_one_engine_out_summary(arms: dict[str, str]) -> str:
+    """The issue's headline: the mean held-out ÷ seen ratio over the methods held out in turn, and the worst."""
+    rows = []
+    for label, arm in arms.items():
+        ratios = loeo_ratios(arm)
+        worst = min(ratios, key=ratios.get)
+        rows.append([label, len(ratios), spread(loeo_mean(arm, "heldout_s2i_r10")),
+                     spread(loeo_mean(arm, "seen_s2i_r10")), num(mean(ratios.values()), 2),
+                     f"{num(ratios[worst], 2)} ({worst})"])
+    return block(["arm", "methods held out", "held-out s→i R@10", "seen s→i R@10", "held-out ÷ seen", "worst"],
+                 rows, [rel for arm in arms.values() for rel in loeo_files(arm)],
+                 f"Means over the methods held out in turn, {seeds_said()}.")
