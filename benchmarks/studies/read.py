@@ -82,9 +82,9 @@ def mean(values: Iterable[float]) -> float:
     return statistics.fmean(values)
 
 
-def spread(values: list[float]) -> str:
+def spread(values: list[float], digits: int = 1) -> str:
     """Mean, and ± the standard deviation over seeds when there are several."""
-    return num(mean(values)) + (f" ± {num(statistics.stdev(values))}" if len(values) > 1 else "")
+    return num(mean(values), digits) + (f" ± {num(statistics.stdev(values), digits)}" if len(values) > 1 else "")
 
 
 ENGINE_NAMES = {"espeak": "espeak-ng", "pico": "Pico", "rhvoice": "RHVoice"}
