@@ -31,9 +31,10 @@ from studies.search import (LONGEST, RESCORED, RETRAINED, SEARCH_ARMS, SEARCH_AR
                             strategies, strategy_name)
 from studies.speed import MEMORY, SEARCH_SPEED, search_speed, train_memory
 from studies.voices import (ACCENTS, CONDITION_ARMS, ENGINES, FOUR, LOEO_ARMS, LOEO_HEADLINE, LOEO_RESCORED,
-                            MBROLA_HELD, NO_MEASURES, PAIRED, RECIPE, LOEO_SEEDS, loeo_files, loeo_headline,
+                            LOEO_SEEDS, LOEO_SPLIT, MBROLA_HELD, NO_MEASURES, PAIRED, RECIPE, loeo_files, loeo_headline,
                             voices_accents, voices_conditions, voices_families, voices_leave_one_engine_out,
-                            voices_leave_one_engine_out_rooms, voices_leave_one_engine_out_summary,
+                            voices_leave_one_engine_out_measures, voices_leave_one_engine_out_rooms,
+                            voices_leave_one_engine_out_summary,
                             voices_paired, voices_paired_means, voices_rhvoice)
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs" / "results").glob("*.md"))]
@@ -132,6 +133,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "voices-leave-one-engine-out": partial(voices_leave_one_engine_out, LOEO_ARMS),
     "voices-leave-one-engine-out-summary": partial(voices_leave_one_engine_out_summary, LOEO_ARMS),
     "voices-leave-one-engine-out-rooms": partial(voices_leave_one_engine_out_rooms, LOEO_ARMS),
+    "voices-leave-one-engine-out-measures": partial(voices_leave_one_engine_out_measures, LOEO_SPLIT, "mbrola"),
     "voices-paired-budget": partial(voices_paired, ["k1", "k2", "k2-augmented", "k2-pair-loss", "k2-pair-loss-b16",
                                                     "k1-24min", "k2-24min", "k2-24min-seed1"]),
     "voices-paired-cepstra": partial(voices_paired, [

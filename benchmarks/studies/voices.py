@@ -246,3 +246,22 @@ def loeo_headline(arms: dict[str, str]) -> str:
                       for label, arm in arms.items())
     office = "; ".join(f"{label} {ratios_said(loeo_rescored_ratios(arm, 'office'))}" for label, arm in arms.items())
     return f"{clean}; heard in the office (seed 1's models): {office}"
+
+
+LOEO_SPLIT = {  # the recipe taken apart, on the method it serves worst; all seed 1, on one machine
+    "no measures (40 MFCC)": "plain", "5 MFCC alone": "cepstra5", "VTLP ±10 % and weight average, 40 MFCC": "vtlp-ema",
+    "the recipe (all three)": "recipe"}
+
+
+def voices_leave_one_engine_out_measures(arms: dict[str, str], held_out: str) -> str:
+    """Which of the recipe's measures carry a method never heard: each part alone, at the whole budget."""
+    name, pattern = LOEO_ENGINES[held_out]
+    rows, files = [], []
+    for label, arm in arms.items():
+        rel = f"{LOEO}{arm}-without-{name}-seed1.json"
+        r = last(rel)
+        rows.append([f"{label} (`{Path(rel).name}`)", r["epoch"], italic(num(family(r["by_voice"], [pattern])), True),
+                     num(r["seen_s2i_r10"]), num(r["voice_ratio"], 2)])
+        files.append(rel)
+    return block(["arm", "epochs", f"*{held_out}*", "seen", "held-out ÷ seen"], rows, files,
+                 f"s→i R@10 on Flickr8k dev, {held_out} held out of training, seed 1, 10 training CPU-minutes.")
