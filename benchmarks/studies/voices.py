@@ -133,8 +133,8 @@ LOEO_ENGINES = {  # a synthesis method -> its file-name part and the dev voice p
 LOEO_ARMS = {"no measures (40 MFCC)": "plain", "the recipe (5 MFCC, VTLP ±10 %, weight average)": "recipe"}
 LOEO_HEADLINE = {"the recipe": "recipe", "no measures": "plain"}  # README's short names for the same arms
 LOEO_SEEDS = ["", "-seed1"]  # each seed's file-name suffix (seed 0 has none)
-# Seed 1 ran on a machine where an epoch cost 0.9 CPU-minutes against seed 0's 1.25, so the same budget gave it
-# 10-11 epochs against 6-8: the seeds are compared at seed 0's epochs (every epoch is scored), not at the budget.
+# Seed 1 ran on a machine where an epoch cost 0.7-0.9 CPU-minutes against seed 0's 1.2-1.5, so the same budget gave
+# it 10-14 epochs against 6-8: the seeds are compared at seed 0's epochs (every epoch is scored), not at the budget.
 
 
 def loeo_runs(arm: str) -> list[tuple[str, str, list[str]]]:
@@ -165,7 +165,7 @@ def loeo_mean(arm: str, key: str) -> list[float]:
 
 
 def seeds_said() -> str:
-    return "one seed" if len(LOEO_SEEDS) == 1 else f"mean ± std over {len(LOEO_SEEDS)} seeds at the first one's epochs"
+    return f"mean ± std over {len(LOEO_SEEDS)} seeds at the first one's epochs"
 
 
 def voices_leave_one_engine_out(arms: dict[str, str]) -> str:
