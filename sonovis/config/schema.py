@@ -213,6 +213,11 @@ class TrainConfig:
     # label contains a pattern (e.g. "en-gb-scotland", "+f") are dropped, and evaluation also
     # reports heldout_* / seen_* metrics over the eval split's matching / other utterances.
     holdout_voices: tuple[str, ...] = ()
+    # Leave out the train utterances that went through any of these prep-time condition kinds (e.g.
+    # ["voice_conversion"]): one folder prepared with converted or reverberated renditions then serves a
+    # search that decides whether they help, since rendering them is far too dear to do per epoch
+    # (WORLD resynthesis costs ~0.3 CPU-s an utterance, an epoch's training ~0.004). () = learn from all.
+    skip_conditions: tuple[str, ...] = ()
     # Evaluate, keep and serve an exponential moving average of the weights, updated after every
     # optimiser step with this decay; 0 = off, 0.999 averages over the last ~1,000 steps. Training
     # itself is unchanged. An average along the path sits in a flatter region than the last step,

@@ -19,7 +19,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -147,6 +147,9 @@ class SplitData:
     pooled: np.ndarray  # [M, D] float32
     grid: np.ndarray | None = None  # [M, 49, Dg] float16, loaded only when asked for
     phonemes: np.ndarray | None = None  # [N] str, space-separated phones; None for folders made before them
+    # [N] str: the condition kinds an utterance went through, "+"-joined in the chain's order ("" = clean);
+    # None for a folder prepared without conditions, where every utterance is clean
+    conditions: np.ndarray | None = None
 
     @property
     def lengths(self) -> np.ndarray:
@@ -154,6 +157,12 @@ class SplitData:
 
     def frames(self, i: int) -> np.ndarray:
         return self.features[self.offsets[i] : self.offsets[i + 1]]
+
+    def went_through(self, kinds: Sequence[str]) -> np.ndarray:
+        """[N] bool: the utterances rendered through any of ``kinds`` at prep time; all false for a clean folder."""
+        if self.conditions is None or not kinds:
+            return np.zeros(len(self.utterance_ids), dtype=bool)
+        return np.array([bool(set(c.split("+")) & set(kinds)) if c else False for c in self.conditions], dtype=bool)
 
 
 @dataclass
@@ -247,6 +256,7 @@ def load_prepared(root: str | Path, splits: tuple[str, ...] = ("train", "dev"), 
     images = _verified_tables(root, manifest["shards"]["images"], img_cols)
     utt_cols = ["id", "image", "caption", "split", "voice", "voice_group", "features"]
     utt_cols += ["phonemes"] if manifest.get("phonemes") else []  # folders made before phonemes have none
+    utt_cols += ["condition"] if manifest.get("conditions", {}).get("kinds") else []  # only a conditioned prep has any
     utts = _verified_tables(root, manifest["shards"]["utterances"], utt_cols)
     prepared = Prepared(root=str(root), manifest=manifest)
     img_split = np.asarray(images.column("split").to_pylist())
@@ -289,4 +299,20 @@ def _split_arrays(images: pa.Table, utts: pa.Table, with_grid: bool, root: Path,
         pooled=pooled.flatten().to_numpy(zero_copy_only=False).reshape(len(image_ids), -1),
         grid=grid,
         phonemes=np.asarray(utts.column("phonemes").to_pylist()) if "phonemes" in utts.column_names else None,
+        conditions=_condition_kinds(utts, f"{root} ({split})") if "condition" in utts.column_names else None,
     )
+
+
+def _condition_kinds(utts: pa.Table, where: str) -> np.ndarray:
+    """Each utterance's condition record (JSON of kind -> drawn values) cut to its kinds, "+"-joined: what
+    training selects on, at a fraction of the record's size in memory."""
+    kinds = []
+    for utterance, record in zip(utts.column("id").to_pylist(), utts.column("condition").to_pylist()):
+        try:
+            drawn = json.loads(record) if record else {}
+        except json.JSONDecodeError:
+            drawn = None
+        if not isinstance(drawn, dict):
+            raise InputError(f"{where}: utterance {utterance}: its condition is not a JSON object; {RERUN}")
+        kinds.append("+".join(drawn))
+    return np.asarray(kinds)

@@ -32,6 +32,9 @@ def train_to_folder(cfg: ExperimentConfig, data_path: str | Path, out: str | Pat
         voices = (f"  held-out/seen s2i R@10 {record.get('heldout_s2i_r10', float('nan')):.1f}/"
                   f"{record.get('seen_s2i_r10', float('nan')):.1f} ({int(record['train_dropped'])} train "
                   f"utterances dropped)") if cfg.train.holdout_voices else ""
+        if cfg.train.skip_conditions:
+            kinds = "/".join(cfg.train.skip_conditions)
+            voices += f"  ({int(record['train_skipped'])} train utterances through {kinds} left out)"
         echo(f"[train] epoch {result.epoch}/{cfg.train.epochs}  loss {record['train_loss']:.3f}  "
              f"s2i R@10 {record['s2i_r10']:.1f}  i2s R@10 {record['i2s_r10']:.1f}  {record['seconds']:.0f}s{voices}")
         if record[SEARCH_METRIC] > best:

@@ -62,7 +62,8 @@ class Trainer:
         self.train_split = data.splits.get("train")  # absent when only evaluating
         if needs_grid(cfg) and self.train_split is not None and self.train_split.grid is None:
             raise InputError(f"{data.root}: cmd_weight > 0 needs the image grid; load with with_grid=True")
-        self.train_rows, self.dropped = self._train_rows()  # indices, not a copy: the data may be shared
+        # indices, not a copy (the data may be shared); how many held-out voices and skipped conditions left out
+        self.train_rows, self.dropped, self.skipped = self._train_rows()
         if needs_text(cfg) and vocab is None:
             if self.train_split is None:
                 raise InputError(f"{data.root}: a text vocabulary needs the train split")
@@ -94,20 +95,37 @@ class Trainer:
             self.augment = Augmenter(cfg.augment, features)
         self.epoch = 0
 
-    def _train_rows(self) -> tuple[np.ndarray, int]:
-        """Train utterances to learn from (of the first ``train.limit_images`` images, if set), and how
-        many ``train.holdout_voices`` left out."""
+    def _train_rows(self) -> tuple[np.ndarray, int, int]:
+        """Train utterances to learn from (of the first ``train.limit_images`` images, if set), how many
+        ``train.holdout_voices`` left out, and how many ``train.skip_conditions`` left out of the rest."""
         if self.train_split is None:
-            return np.zeros(0, np.int64), 0
+            return np.zeros(0, np.int64), 0, 0
         patterns = self.cfg.train.holdout_voices
         check_patterns(patterns, "train.holdout_voices")
         held = held_out_mask(self.train_split.voices, patterns)
         if held.all():
             raise ConfigError(f"{self.data.root}: train.holdout_voices {list(patterns)} matches every train utterance")
-        keep = ~held
+        skipped = self._skipped_conditions() & ~held
+        if (held | skipped).all():
+            raise ConfigError(f"{self.data.root}: train.skip_conditions {list(self.cfg.train.skip_conditions)} "
+                              "leaves no train utterance")
+        keep = ~(held | skipped)
         if self.cfg.train.limit_images:  # a fixed subset, for cheap ablations on a big corpus
             keep &= self.train_split.image_of_utterance < self.cfg.train.limit_images
-        return np.flatnonzero(keep), int(held.sum())
+        return np.flatnonzero(keep), int(held.sum()), int(skipped.sum())
+
+    def _skipped_conditions(self) -> np.ndarray:
+        """[N] bool: train utterances rendered through a kind of ``train.skip_conditions``. A kind that no train
+        utterance went through is refused: in a search it would make two choices of one dimension the same."""
+        kinds, conditions = self.cfg.train.skip_conditions, self.train_split.conditions
+        if not kinds:
+            return np.zeros(len(self.train_split.voices), dtype=bool)
+        present = sorted({k for c in conditions if c for k in c.split("+")}) if conditions is not None else []
+        absent = [k for k in kinds if k not in present]
+        if absent:
+            raise ConfigError(f"{self.data.root}: train.skip_conditions names {absent[0]!r}, but no train utterance "
+                              f"went through it (this folder's conditions: {', '.join(present) or 'none'})")
+        return self.train_split.went_through(kinds)
 
     def _phone_inventory(self, phones: list[str] | None) -> list[str]:
         if self.cfg.model.ctc_weight == 0 or self.train_split is None:
@@ -222,6 +240,8 @@ def fit(cfg: ExperimentConfig, data: Prepared, resume: dict[str, Any] | None = N
         metrics = {"train_loss": loss, **trainer.evaluate(cfg.train.eval_split)}
         if cfg.train.holdout_voices:
             metrics["train_dropped"] = float(trainer.dropped)  # train utterances of held-out voices
+        if cfg.train.skip_conditions:
+            metrics["train_skipped"] = float(trainer.skipped)  # train utterances of the conditions left out
         metrics["seconds"] = time.perf_counter() - t0
         metrics["cpu_seconds"] = time.process_time() - cpu0  # what the epoch cost, however busy the machine
         yield EpochResult(trainer.epoch, metrics, trainer)

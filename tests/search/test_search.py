@@ -14,7 +14,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from sonovis.config import ExperimentConfig, ModelConfig, SearchConfig, TrainConfig, flatten
+from sonovis.config import ExperimentConfig, ModelConfig, SearchConfig, TrainConfig, experiment_from_flat, flatten
 from sonovis.data.shards import load_prepared
 from sonovis.errors import ConfigError, InputError
 from sonovis.search.tuner import (
@@ -163,6 +163,15 @@ def test_a_base_configuration_outside_the_space_is_not_queued() -> None:
     assert base_point(base, space, SPACE) is None
     space = param_space(search, BASE)
     assert base_point(flatten(BASE), space, SPACE) == {"train.lr": BASE.train.lr, "model.pooling": "attention"}
+
+
+def test_a_list_valued_choice_reaches_each_trial_as_its_tuple() -> None:
+    """Optuna takes scalar categories only: a list choice (whether to skip the converted renditions) travels
+    as a string and comes back into the trial's dataclass as the tuple it was, the empty one included."""
+    search = SearchConfig(space={"train.skip_conditions": {"choice": [[], ["voice_conversion"], ["room", "codec"]]}})
+    choice = param_space(search, BASE)["train.skip_conditions"]
+    trials = [experiment_from_flat({**flatten(BASE), "train.skip_conditions": c}) for c in choice.categories]
+    assert [t.train.skip_conditions for t in trials] == [(), ("voice_conversion",), ("room", "codec")]
 
 
 def test_cpu_clock_ends_every_trial_within_its_cpu_budget(prepared_builtin: Path, tmp_path: Path, ray_local) -> None:

@@ -22,6 +22,7 @@ from sonovis.config import (
     SpeechConfig,
     TrainConfig,
 )
+from sonovis.config.schema import ConditionsConfig
 from sonovis.data.prepare import prepare
 from sonovis.data.shards import caption_key, load_prepared, read_manifest
 from sonovis.data.voices import held_out_mask
@@ -156,6 +157,39 @@ def test_leave_voices_out_drops_exactly_the_matching_utterances_and_scores_both_
     assert metrics["heldout_i2s_r1"] == pytest.approx(expected["i2s"]["r1"])
     with pytest.raises(ConfigError, match="matches every train utterance"):
         next(iter(fit(_one_epoch(holdout_voices=("espeak:",)), data)))
+
+
+@pytest.fixture(scope="module")
+def conditioned_data(tmp_path_factory: pytest.TempPathFactory, ray_local, speech_cache: Path):
+    """40 train and 10 dev scenes in two voices a caption, the first through a microphone and noise (train only)."""
+    out = tmp_path_factory.mktemp("conditioned")
+    conditions = replace(ConditionsConfig(), kinds=("microphone", "noise"), per_caption=1)
+    prepare(PrepareConfig(out=str(out), shard_rows=100, corpus=CorpusConfig(kind="builtin", builtin_images=(40, 10, 0)),
+                          speech=SpeechConfig(cache_dir=str(speech_cache), voices_per_caption=2,
+                                              conditions=conditions)), echo=lambda line: None)
+    return load_prepared(out)
+
+
+def test_skip_conditions_leaves_out_exactly_the_rendered_utterances(conditioned_data, data) -> None:
+    """One folder with rendered renditions serves runs with and without them: the switch a search flips."""
+    train, dev = conditioned_data.splits["train"], conditioned_data.splits["dev"]
+    rendered = {i for i, kinds in enumerate(train.conditions) if kinds}
+    assert set(train.conditions) == {"", "microphone+noise"} and len(rendered) == len(train.voices) // 2
+    assert set(dev.conditions) == {""}  # conditions are training's measure: dev stays clean
+    result = next(iter(fit(_one_epoch(skip_conditions=("noise",)), conditioned_data)))
+    assert result.trainer.skipped == result.metrics["train_skipped"] == len(rendered)
+    assert set(result.trainer.train_rows.tolist()) == set(range(len(train.voices))) - rendered
+    every = Trainer(_one_epoch(), conditioned_data)
+    assert every.skipped == 0 and len(every.train_rows) == len(train.voices)
+    # Held-out voices are counted as dropped, not also as skipped.
+    both = Trainer(_one_epoch(skip_conditions=("microphone",), holdout_voices=("en-gb-scotland",)), conditioned_data)
+    held = held_out_mask(train.voices, ("en-gb-scotland",))
+    assert both.dropped == held.sum() and both.skipped == len(rendered - set(np.flatnonzero(held).tolist()))
+    with pytest.raises(ConfigError, match=r"names 'room', but no train utterance went through it "
+                                          r"\(this folder's conditions: microphone, noise\)"):
+        Trainer(_one_epoch(skip_conditions=("room",)), conditioned_data)
+    with pytest.raises(ConfigError, match=r"conditions: none\)"):
+        Trainer(_one_epoch(skip_conditions=("noise",)), data)
 
 
 def test_augmentation_changes_training_only_and_repeats_for_a_seed(data) -> None:
