@@ -30,12 +30,12 @@ from studies.search import (LONGEST, RESCORED, RETRAINED, SEARCH_ARMS, SEARCH_AR
                             SIMULATED, WARM, search_recall, search_retrains, search_summary, simulated_strategies,
                             strategies, strategy_name)
 from studies.speed import MEMORY, SEARCH_SPEED, search_speed, train_memory
-from studies.voices import (ACCENTS, CONDITION_ARMS, ENGINES, FOUR, LOEO_ARMS, LOEO_HEADLINE, LOEO_RESCORED,
-                            LOEO_SEEDS, LOEO_SPLIT, MBROLA_HELD, NO_MEASURES, PAIRED, RECIPE, loeo_files, loeo_headline,
-                            voices_accents, voices_conditions, voices_families, voices_leave_one_engine_out,
-                            voices_leave_one_engine_out_measures, voices_leave_one_engine_out_rooms,
-                            voices_leave_one_engine_out_summary,
-                            voices_paired, voices_paired_means, voices_rhvoice)
+from studies.voices import (ACCENTS, CONDITION_ARMS, ENGINES, FOUR, LOEO_ARMS, LOEO_CONVERSION, LOEO_HEADLINE,
+                            LOEO_RESCORED, LOEO_SPLIT, MBROLA_HELD, NO_MEASURES, PAIRED, RECIPE, loeo_files,
+                            loeo_headline, seeds_said, voices_accents, voices_conditions, voices_families,
+                            voices_leave_one_engine_out, voices_leave_one_engine_out_measures,
+                            voices_leave_one_engine_out_paired, voices_leave_one_engine_out_rooms,
+                            voices_leave_one_engine_out_summary, voices_paired, voices_paired_means, voices_rhvoice)
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs" / "results").glob("*.md"))]
 MARKER = re.compile(r"(<!-- table:([\w-]+) -->\n)(.*?)(<!-- /table -->)", re.DOTALL)
@@ -64,7 +64,7 @@ def headline() -> str:
         ["a second engine never heard (RHVoice) ÷ voices heard", f"{num(rhv, 2)} with the recipe",
          "[voices](docs/results/voices.md)"],
         ["every synthesis method held out of training in turn (5 methods, 2,000 train images, 10 CPU-min, mean of "
-         f"{len(LOEO_SEEDS)} seeds at equal epochs): held-out ÷ seen s→i R@10, mean (worst); held-out R@10, mean",
+         f"{seeds_said(LOEO_HEADLINE)} at equal epochs): held-out ÷ seen s→i R@10, mean (worst); held-out R@10, mean",
          loeo_headline(LOEO_HEADLINE),
          "[voices](docs/results/voices.md#every-synthesis-method-held-out-in-turn)"],
         ["caption text as a third modality (MCN), Δ s→i R@10 after one epoch",
@@ -107,7 +107,7 @@ def headline() -> str:
              "ablations/flickr8k.json", "strategies/builtin.json", SIMULATED, MEMORY, SEARCH_SPEED,
              SEARCHED + RETRAINED, SEARCHED + LONGEST, SEARCHED + WARM,
              *(SEARCHED + n + ".json" for names in SEARCH_ARMS.values() for n in names),
-             *(rel for arm in LOEO_HEADLINE.values() for rel in loeo_files(arm)), LOEO_RESCORED]
+             *(rel for arm in LOEO_HEADLINE.values() for rel in loeo_files(arm)), LOEO_RESCORED["-seed1"]]
     return block(["what", "measured", "details"], rows, files,
                  "Recipe and no-measures figures are means over the seeds' files (four and two).")
 
@@ -134,6 +134,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "voices-leave-one-engine-out-summary": partial(voices_leave_one_engine_out_summary, LOEO_ARMS),
     "voices-leave-one-engine-out-rooms": partial(voices_leave_one_engine_out_rooms, LOEO_ARMS),
     "voices-leave-one-engine-out-measures": partial(voices_leave_one_engine_out_measures, LOEO_SPLIT, "mbrola"),
+    "voices-leave-one-engine-out-conversion": partial(voices_leave_one_engine_out_paired, LOEO_CONVERSION, "-seed2"),
     "voices-paired-budget": partial(voices_paired, ["k1", "k2", "k2-augmented", "k2-pair-loss", "k2-pair-loss-b16",
                                                     "k1-24min", "k2-24min", "k2-24min-seed1"]),
     "voices-paired-cepstra": partial(voices_paired, [

@@ -132,14 +132,16 @@ LOEO_ENGINES = {  # a synthesis method -> its file-name part and the dev voice p
     "Pico": ("pico", "pico:"), "RHVoice": ("rhvoice", "rhvoice:")}
 LOEO_ARMS = {"no measures (40 MFCC)": "plain", "the recipe (5 MFCC, VTLP ±10 %, weight average)": "recipe"}
 LOEO_HEADLINE = {"the recipe": "recipe", "no measures": "plain"}  # README's short names for the same arms
-LOEO_SEEDS = ["", "-seed1"]  # each seed's file-name suffix (seed 0 has none)
-# Seed 1 ran on a machine where an epoch cost 0.7-0.9 CPU-minutes against seed 0's 1.2-1.5, so the same budget gave
-# it 10-14 epochs against 6-8: the seeds are compared at seed 0's epochs (every epoch is scored), not at the budget.
+LOEO_CONVERSION = {  # the recipe on the clean prep, and on one where each caption's first rendition went through WORLD
+    "the recipe": "recipe", "the recipe, half the renditions converted": "recipe-vc"}
+LOEO_SEEDS = {"plain": ["", "-seed1"], "recipe": ["", "-seed1", "-seed2"]}  # per arm, each seed's file-name suffix
+# Seeds 1 and 2 ran on machines where an epoch cost 0.7-0.9 CPU-minutes against seed 0's 1.2-1.5, so the same budget
+# gave them 10-14 epochs against 6-8: the seeds are compared at seed 0's epochs (every epoch is scored), not at the budget.
 
 
 def loeo_runs(arm: str) -> list[tuple[str, str, list[str]]]:
     """(held-out method, its dev pattern, one result file per seed) for every method held out in turn."""
-    return [(method, pattern, [f"{LOEO}{arm}-without-{name}{seed}.json" for seed in LOEO_SEEDS])
+    return [(method, pattern, [f"{LOEO}{arm}-without-{name}{seed}.json" for seed in LOEO_SEEDS[arm]])
             for method, (name, pattern) in LOEO_ENGINES.items()]
 
 
@@ -161,11 +163,13 @@ def loeo_ratios(arm: str) -> dict[str, float]:
 def loeo_mean(arm: str, key: str) -> list[float]:
     """Per seed, the mean over the five methods held out of one figure: its spread is the seeds'."""
     rows = [at_first_seeds_epochs(rels) for _, _, rels in loeo_runs(arm)]
-    return [mean(runs[i][key] for runs in rows) for i in range(len(LOEO_SEEDS))]
+    return [mean(runs[i][key] for runs in rows) for i in range(len(LOEO_SEEDS[arm]))]
 
 
-def seeds_said() -> str:
-    return f"mean ± std over {len(LOEO_SEEDS)} seeds at the first one's epochs"
+def seeds_said(arms: dict[str, str]) -> str:
+    """How many seeds each arm's means are over, e.g. "2 and 3 seeds"."""
+    counts = " and ".join(dict.fromkeys(str(len(LOEO_SEEDS[arm])) for arm in arms.values()))
+    return f"{counts} seeds"
 
 
 def voices_leave_one_engine_out(arms: dict[str, str]) -> str:
@@ -189,41 +193,44 @@ def voices_leave_one_engine_out_summary(arms: dict[str, str]) -> str:
     for label, arm in arms.items():
         ratios = loeo_ratios(arm)
         worst = min(ratios, key=ratios.get)
-        rows.append([label, len(ratios), spread(loeo_mean(arm, "heldout_s2i_r10")),
+        rows.append([label, len(ratios), len(LOEO_SEEDS[arm]), spread(loeo_mean(arm, "heldout_s2i_r10")),
                      spread(loeo_mean(arm, "seen_s2i_r10")), spread(loeo_mean(arm, "voice_ratio"), 2),
                      f"{num(ratios[worst], 2)} ({worst})"])
-    return block(["arm", "methods held out", "held-out s→i R@10", "seen s→i R@10", "held-out ÷ seen", "worst"],
+    return block(["arm", "methods held out", "seeds", "held-out s→i R@10", "seen s→i R@10", "held-out ÷ seen",
+                  "worst"],
                  rows, [rel for arm in arms.values() for rel in loeo_files(arm)],
-                 f"Means over the methods held out in turn, {seeds_said()}; the worst method's ratio is its mean "
+                 "Means over the methods held out in turn, mean ± std over the seeds at the first seed's epochs; "
+                 "the worst method's ratio is its mean "
                  "over the seeds.")
 
 
-LOEO_RESCORED = LOEO + "rescored.json"  # the seed-1 models (benchmarks/rescore.py --by-voice), clean and in the office
+LOEO_RESCORED = {  # a seed's saved models (benchmarks/rescore.py --by-voice), clean and in the office
+    "-seed1": LOEO + "rescored.json", "-seed2": LOEO + "rescored-seed2.json"}
 
 
-def loeo_rescored(arm: str, folder: str) -> dict[str, tuple[float, float]]:
+def loeo_rescored(arm: str, folder: str, seed: str = "-seed1") -> dict[str, tuple[float, float]]:
     """Per method held out: (its s→i R@10, the other four methods' R@10) of the saved model on one rescored folder."""
-    rescored = load(LOEO_RESCORED)["results"]
+    rescored = load(LOEO_RESCORED[seed])["results"]
     scores = {}
     for method, (name, pattern) in LOEO_ENGINES.items():
-        by_voice = rescored[f"{arm}-without-{name}-seed1-baseline"][folder]["by_voice"]
+        by_voice = rescored[f"{arm}-without-{name}{seed}-baseline"][folder]["by_voice"]
         seen = [p for _, p in LOEO_ENGINES.values() if p != pattern]
         scores[method] = (family(by_voice, [pattern]), family(by_voice, seen))
     return scores
 
 
-def loeo_rescored_ratios(arm: str, folder: str) -> dict[str, float]:
+def loeo_rescored_ratios(arm: str, folder: str, seed: str = "-seed1") -> dict[str, float]:
     """Held-out ÷ seen s→i R@10 per method held out, both heard in one rescored folder's condition."""
-    return {method: held / seen for method, (held, seen) in loeo_rescored(arm, folder).items()}
+    return {method: held / seen for method, (held, seen) in loeo_rescored(arm, folder, seed).items()}
 
 
-def voices_leave_one_engine_out_rooms(arms: dict[str, str]) -> str:
+def voices_leave_one_engine_out_rooms(arms: dict[str, str], seed: str = "-seed1") -> str:
     """Each method held out, heard clean and in the office: does what carries over between engines survive a room?"""
     rows = []
     for label, arm in arms.items():
-        for folder, info in load(LOEO_RESCORED)["data"].items():
-            scores = loeo_rescored(arm, folder)
-            ratios = loeo_rescored_ratios(arm, folder)
+        for folder, info in load(LOEO_RESCORED[seed])["data"].items():
+            scores = loeo_rescored(arm, folder, seed)
+            ratios = loeo_rescored_ratios(arm, folder, seed)
             worst = min(ratios, key=ratios.get)
             rows.append([label, info["eval_condition"],
                          *(f"{num(held)} ({num(ratios[m], 2)})" for m, (held, _) in scores.items()),
@@ -232,8 +239,8 @@ def voices_leave_one_engine_out_rooms(arms: dict[str, str]) -> str:
                          f"{num(ratios[worst], 2)} ({worst})"])
     return block(["arm", "heard", *(f"*{m}*" for m in LOEO_ENGINES), "held out, mean", "seen", "held-out ÷ seen",
                   "worst"], rows,
-                 [LOEO_RESCORED], "s→i R@10 on Flickr8k dev of the method held out (÷ the four heard, same "
-                 "condition), the seed-1 models; seen: the four heard methods' R@10, mean over the five models.")
+                 [LOEO_RESCORED[seed]], "s→i R@10 on Flickr8k dev of the method held out (÷ the four heard, same "
+                 f"condition), the seed-{seed[-1]} models; seen: the four heard methods' R@10, mean over the five models.")
 
 
 def ratios_said(ratios: dict[str, float]) -> str:
@@ -265,3 +272,36 @@ def voices_leave_one_engine_out_measures(arms: dict[str, str], held_out: str) ->
         files.append(rel)
     return block(["arm", "epochs", f"*{held_out}*", "seen", "held-out ÷ seen"], rows, files,
                  f"s→i R@10 on Flickr8k dev, {held_out} held out of training, seed 1, 10 training CPU-minutes.")
+
+
+def loeo_at_equal_epochs(arms: dict[str, str], name: str, seed: str) -> list[dict[str, Any]]:
+    """Each arm's row for one method held out, at the last epoch every arm reached: two runs with one seed differ
+    only in their arm, and an epoch-for-epoch comparison does not depend on how fast the machine was."""
+    rels = [f"{LOEO}{arm}-without-{name}{seed}.json" for arm in arms.values()]
+    epochs = min(last(rel)["epoch"] for rel in rels)
+    return [load(rel)["results"]["baseline"][epochs - 1] for rel in rels]
+
+
+def voices_leave_one_engine_out_paired(arms: dict[str, str], seed: str) -> str:
+    """Arms trained from one seed on each method held out in turn, side by side at equal epochs, and their means."""
+    rows, per_arm = [], {label: [] for label in arms}
+    for method, (name, pattern) in LOEO_ENGINES.items():
+        runs = loeo_at_equal_epochs(arms, name, seed)
+        cells = []
+        for label, r in zip(arms, runs):
+            per_arm[label].append(r)
+            cells += [f"{num(r['heldout_s2i_r10'])} ({num(r['voice_ratio'], 2)})", num(r["seen_s2i_r10"])]
+        rows.append([f"*{method}*", runs[0]["epoch"], *cells])
+    means = []
+    for runs in per_arm.values():
+        ratios = {method: r["voice_ratio"] for method, r in zip(LOEO_ENGINES, runs)}
+        worst = min(ratios, key=ratios.get)
+        means += [f"**{num(mean(r['heldout_s2i_r10'] for r in runs))} ({num(mean(ratios.values()), 2)}; worst "
+                  f"{num(ratios[worst], 2)}, {worst})**", f"**{num(mean(r['seen_s2i_r10'] for r in runs))}**"]
+    rows.append(["**mean**", "", *means])
+    headers = ["method held out", "epochs"]
+    for label in arms:
+        headers += [f"{label}: held out (÷ seen)", "seen"]
+    files = [f"{LOEO}{arm}-without-{name}{seed}.json" for arm in arms.values() for name, _ in LOEO_ENGINES.values()]
+    return block(headers, rows, files, "s→i R@10 on Flickr8k dev (1,000 images, 10,000 utterances) of the method held "
+                 "out, and of the four heard; each pair of runs compared at the last epoch both reached in the budget.")
