@@ -216,7 +216,7 @@ class TrainConfig:
     # Leave out the train utterances that went through any of these prep-time condition kinds (e.g.
     # ["voice_conversion"]): one folder prepared with converted or reverberated renditions then serves a
     # search that decides whether they help, since rendering them is far too dear to do per epoch
-    # (WORLD resynthesis costs ~0.3 CPU-s an utterance, an epoch's training ~0.004). () = learn from all.
+    # (WORLD resynthesis costs ~0.3 CPU-s an utterance, training on it ~0.003 an epoch). () = learn from all.
     skip_conditions: tuple[str, ...] = ()
     # Evaluate, keep and serve an exponential moving average of the weights, updated after every
     # optimiser step with this decay; 0 = off, 0.999 averages over the last ~1,000 steps. Training
