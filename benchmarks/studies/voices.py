@@ -135,8 +135,9 @@ LOEO_HEADLINE = {"the recipe": "recipe", "no measures": "plain"}  # README's sho
 LOEO_CONVERSION = {  # the recipe on the clean prep, and on one where each caption's first rendition went through WORLD
     "the recipe": "recipe", "the recipe, half the renditions converted": "recipe-vc"}
 LOEO_SEEDS = {"plain": ["", "-seed1"], "recipe": ["", "-seed1", "-seed2"]}  # per arm, each seed's file-name suffix
-# Seeds 1 and 2 ran on machines where an epoch cost 0.7-0.9 CPU-minutes against seed 0's 1.2-1.5, so the same budget
-# gave them 10-14 epochs against 6-8: the seeds are compared at seed 0's epochs (every epoch is scored), not at the budget.
+# Seeds 1 and 2 ran on machines where an epoch cost 0.7-0.9 and 0.9-1.1 CPU-minutes against seed 0's 1.2-1.5, so
+# the same budget gave them 10-14 and 8-11 epochs against 6-8: the seeds are compared at seed 0's epochs (every
+# epoch is scored).
 
 
 def loeo_runs(arm: str) -> list[tuple[str, str, list[str]]]:
@@ -240,7 +241,8 @@ def voices_leave_one_engine_out_rooms(arms: dict[str, str], seed: str = "-seed1"
     return block(["arm", "heard", *(f"*{m}*" for m in LOEO_ENGINES), "held out, mean", "seen", "held-out ÷ seen",
                   "worst"], rows,
                  [LOEO_RESCORED[seed]], "s→i R@10 on Flickr8k dev of the method held out (÷ the four heard, same "
-                 f"condition), the seed-{seed[-1]} models; seen: the four heard methods' R@10, mean over the five models.")
+                 f"condition), the seed-{seed[-1]} models; seen: the four heard methods' R@10, mean over the five "
+                 "models.")
 
 
 def ratios_said(ratios: dict[str, float]) -> str:
@@ -285,7 +287,7 @@ def loeo_at_equal_epochs(arms: dict[str, str], name: str, seed: str) -> list[dic
 def voices_leave_one_engine_out_paired(arms: dict[str, str], seed: str) -> str:
     """Arms trained from one seed on each method held out in turn, side by side at equal epochs, and their means."""
     rows, per_arm = [], {label: [] for label in arms}
-    for method, (name, pattern) in LOEO_ENGINES.items():
+    for method, (name, _) in LOEO_ENGINES.items():
         runs = loeo_at_equal_epochs(arms, name, seed)
         cells = []
         for label, r in zip(arms, runs):
@@ -303,5 +305,6 @@ def voices_leave_one_engine_out_paired(arms: dict[str, str], seed: str) -> str:
     for label in arms:
         headers += [f"{label}: held out (÷ seen)", "seen"]
     files = [f"{LOEO}{arm}-without-{name}{seed}.json" for arm in arms.values() for name, _ in LOEO_ENGINES.values()]
-    return block(headers, rows, files, "s→i R@10 on Flickr8k dev (1,000 images, 10,000 utterances) of the method held "
-                 "out, and of the four heard; each pair of runs compared at the last epoch both reached in the budget.")
+    return block(headers, rows, files, "s→i R@10 on Flickr8k dev (1,000 images, 10,000 utterances) of the method "
+                 "held out, and of the four heard; each pair of runs compared at the last epoch both reached in the "
+                 "budget.")

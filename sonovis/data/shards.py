@@ -162,7 +162,8 @@ class SplitData:
         """[N] bool: the utterances rendered through any of ``kinds`` at prep time; all false for a clean folder."""
         if self.conditions is None or not kinds:
             return np.zeros(len(self.utterance_ids), dtype=bool)
-        return np.array([bool(set(c.split("+")) & set(kinds)) if c else False for c in self.conditions], dtype=bool)
+        wanted = set(kinds)
+        return np.array([bool(wanted.intersection(c.split("+"))) for c in self.conditions], dtype=bool)
 
 
 @dataclass
