@@ -135,7 +135,8 @@ TABLES: dict[str, Callable[[], str]] = {
     "voices-leave-one-engine-out-rooms": partial(voices_leave_one_engine_out_rooms, LOEO_ARMS),
     "voices-leave-one-engine-out-measures": partial(voices_leave_one_engine_out_measures, LOEO_SPLIT, "mbrola"),
     "voices-leave-one-engine-out-conversion": partial(voices_leave_one_engine_out_paired, LOEO_CONVERSION, "-seed2"),
-    "voices-leave-one-engine-out-conversion-rooms": partial(voices_leave_one_engine_out_rooms, LOEO_CONVERSION, "-seed2"),
+    "voices-leave-one-engine-out-conversion-rooms": partial(voices_leave_one_engine_out_rooms, LOEO_CONVERSION,
+                                                            "-seed2"),
     "voices-paired-budget": partial(voices_paired, ["k1", "k2", "k2-augmented", "k2-pair-loss", "k2-pair-loss-b16",
                                                     "k1-24min", "k2-24min", "k2-24min-seed1"]),
     "voices-paired-cepstra": partial(voices_paired, [

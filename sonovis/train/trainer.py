@@ -120,7 +120,8 @@ class Trainer:
         kinds, conditions = self.cfg.train.skip_conditions, self.train_split.conditions
         if not kinds:
             return np.zeros(len(self.train_split.voices), dtype=bool)
-        present = sorted({k for c in conditions if c for k in c.split("+")}) if conditions is not None else []
+        combos = np.unique(conditions) if conditions is not None else []  # a handful of distinct kind lists
+        present = sorted({k for c in combos if c for k in c.split("+")})
         absent = [k for k in kinds if k not in present]
         if absent:
             raise ConfigError(f"{self.data.root}: train.skip_conditions names {absent[0]!r}, but no train utterance "
