@@ -31,10 +31,11 @@ from studies.search import (LONGEST, RESCORED, RETRAINED, SEARCH_ARMS, SEARCH_AR
                             strategies, strategy_name)
 from studies.speed import MEMORY, SEARCH_SPEED, search_speed, train_memory
 from studies.voices import (ACCENTS, CONDITION_ARMS, ENGINES, FOUR, LOEO_ARMS, LOEO_CONVERSION, LOEO_HEADLINE,
-                            LOEO_RESCORED, LOEO_SPLIT, MBROLA_HELD, NO_MEASURES, PAIRED, RECIPE, loeo_files,
+                            LOEO_RESCORED, LOEO_ROOMS, LOEO_SPLIT, MBROLA_HELD, NO_MEASURES, PAIRED, RECIPE, loeo_files,
                             loeo_headline, seeds_said, voices_accents, voices_conditions, voices_families,
                             voices_leave_one_engine_out, voices_leave_one_engine_out_measures,
-                            voices_leave_one_engine_out_paired, voices_leave_one_engine_out_rooms,
+                            voices_leave_one_engine_out_office_share, voices_leave_one_engine_out_paired,
+                            voices_leave_one_engine_out_rooms,
                             voices_leave_one_engine_out_summary, voices_paired, voices_paired_means, voices_rhvoice)
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs" / "results").glob("*.md"))]
@@ -107,7 +108,7 @@ def headline() -> str:
              "ablations/flickr8k.json", "strategies/builtin.json", SIMULATED, MEMORY, SEARCH_SPEED,
              SEARCHED + RETRAINED, SEARCHED + LONGEST, SEARCHED + WARM,
              *(SEARCHED + n + ".json" for names in SEARCH_ARMS.values() for n in names),
-             *(rel for arm in LOEO_HEADLINE.values() for rel in loeo_files(arm)), LOEO_RESCORED["-seed1"]]
+             *(rel for arm in LOEO_HEADLINE.values() for rel in loeo_files(arm)), *LOEO_RESCORED["-seed1"]]
     return block(["what", "measured", "details"], rows, files,
                  "Recipe and no-measures figures are means over the seeds' files (four and two).")
 
@@ -137,6 +138,10 @@ TABLES: dict[str, Callable[[], str]] = {
     "voices-leave-one-engine-out-conversion": partial(voices_leave_one_engine_out_paired, LOEO_CONVERSION, "-seed2"),
     "voices-leave-one-engine-out-conversion-rooms": partial(voices_leave_one_engine_out_rooms, LOEO_CONVERSION,
                                                             "-seed2"),
+    "voices-leave-one-engine-out-room-training": partial(voices_leave_one_engine_out_paired, LOEO_ROOMS, "-seed2"),
+    "voices-leave-one-engine-out-room-training-office": partial(voices_leave_one_engine_out_rooms, LOEO_ROOMS, "-seed2"),
+    "voices-leave-one-engine-out-room-training-share": partial(voices_leave_one_engine_out_office_share, LOEO_ROOMS,
+                                                               "-seed2"),
     "voices-paired-budget": partial(voices_paired, ["k1", "k2", "k2-augmented", "k2-pair-loss", "k2-pair-loss-b16",
                                                     "k1-24min", "k2-24min", "k2-24min-seed1"]),
     "voices-paired-cepstra": partial(voices_paired, [

@@ -134,6 +134,9 @@ LOEO_ARMS = {"no measures (40 MFCC)": "plain", "the recipe (5 MFCC, VTLP ±10 %,
 LOEO_HEADLINE = {"the recipe": "recipe", "no measures": "plain"}  # README's short names for the same arms
 LOEO_CONVERSION = {  # the recipe on the clean prep, and on one where each caption's first rendition went through WORLD
     "the recipe": "recipe", "the recipe, half the renditions converted": "recipe-vc"}
+LOEO_ROOMS = {  # the recipe on the clean prep, and on one where each caption's first rendition went through a random
+    # room, microphone, noise and codec
+    "the recipe": "recipe", "the recipe, half the renditions through a room": "recipe-rooms"}
 LOEO_SEEDS = {"plain": ["", "-seed1"], "recipe": ["", "-seed1", "-seed2"]}  # per arm, each seed's file-name suffix
 # Seeds 1 and 2 ran on machines where an epoch cost 0.7-0.9 and 0.9-1.1 CPU-minutes against seed 0's 1.2-1.5, so
 # the same budget gave them 10-14 and 8-11 epochs against 6-8: the seeds are compared at seed 0's epochs (every
@@ -205,13 +208,26 @@ def voices_leave_one_engine_out_summary(arms: dict[str, str]) -> str:
                  "over the seeds.")
 
 
-LOEO_RESCORED = {  # a seed's saved models (benchmarks/rescore.py --by-voice), clean and in the office
-    "-seed1": LOEO + "rescored.json", "-seed2": LOEO + "rescored-seed2.json"}
+LOEO_RESCORED = {  # a seed's saved models (benchmarks/rescore.py --by-voice), clean and in the office; one file a batch
+    "-seed1": [LOEO + "rescored.json"], "-seed2": [LOEO + "rescored-seed2.json", LOEO + "rescored-rooms-seed2.json"]}
+
+
+def loeo_rescores(seed: str) -> dict[str, Any]:
+    """A seed's rescore files as one: every model's scores, and every folder they were heard in."""
+    files = [load(rel) for rel in LOEO_RESCORED[seed]]
+    return {"results": {k: v for f in files for k, v in f["results"].items()},
+            "data": {k: v for f in files for k, v in f["data"].items()}}
+
+
+def rescore_files(arms: dict[str, str], seed: str) -> list[str]:
+    """The rescore files of a seed that hold models of these arms: a table's sources."""
+    return [rel for rel in LOEO_RESCORED[seed]
+            if any(model.startswith(f"{arm}-without-") for arm in arms.values() for model in load(rel)["results"])]
 
 
 def loeo_rescored(arm: str, folder: str, seed: str = "-seed1") -> dict[str, tuple[float, float]]:
     """Per method held out: (its s→i R@10, the other four methods' R@10) of the saved model on one rescored folder."""
-    rescored = load(LOEO_RESCORED[seed])["results"]
+    rescored = loeo_rescores(seed)["results"]
     scores = {}
     for method, (name, pattern) in LOEO_ENGINES.items():
         by_voice = rescored[f"{arm}-without-{name}{seed}-baseline"][folder]["by_voice"]
@@ -229,7 +245,7 @@ def voices_leave_one_engine_out_rooms(arms: dict[str, str], seed: str = "-seed1"
     """Each method held out, heard clean and in the office: does what carries over between engines survive a room?"""
     rows = []
     for label, arm in arms.items():
-        for folder, info in load(LOEO_RESCORED[seed])["data"].items():
+        for folder, info in loeo_rescores(seed)["data"].items():
             scores = loeo_rescored(arm, folder, seed)
             ratios = loeo_rescored_ratios(arm, folder, seed)
             worst = min(ratios, key=ratios.get)
@@ -240,7 +256,7 @@ def voices_leave_one_engine_out_rooms(arms: dict[str, str], seed: str = "-seed1"
                          f"{num(ratios[worst], 2)} ({worst})"])
     return block(["arm", "heard", *(f"*{m}*" for m in LOEO_ENGINES), "held out, mean", "seen", "held-out ÷ seen",
                   "worst"], rows,
-                 [LOEO_RESCORED[seed]], "s→i R@10 on Flickr8k dev of the method held out (÷ the four heard, same "
+                 rescore_files(arms, seed), "s→i R@10 on Flickr8k dev of the method held out (÷ the four heard, same "
                  f"condition), the seed-{seed[-1]} models; seen: the four heard methods' R@10, mean over the five "
                  "models.")
 
@@ -276,35 +292,62 @@ def voices_leave_one_engine_out_measures(arms: dict[str, str], held_out: str) ->
                  f"s→i R@10 on Flickr8k dev, {held_out} held out of training, seed 1, 10 training CPU-minutes.")
 
 
-def loeo_at_equal_epochs(arms: dict[str, str], name: str, seed: str) -> list[dict[str, Any]]:
-    """Each arm's row for one method held out, at the last epoch every arm reached: two runs with one seed differ
-    only in their arm, and an epoch-for-epoch comparison does not depend on how fast the machine was."""
+def loeo_side_by_side(arms: dict[str, str], name: str, seed: str, whole_budget: bool) -> list[dict[str, Any]]:
+    """Each arm's row for one method held out: at the last epoch every arm reached (two runs with one seed then
+    differ only in their arm, whatever the machine's speed), or each at its whole budget (for arms whose epochs
+    cost differently, as a searched configuration's do: the budget is what is equal)."""
     rels = [f"{LOEO}{arm}-without-{name}{seed}.json" for arm in arms.values()]
+    if whole_budget:
+        return [last(rel) for rel in rels]
     epochs = min(last(rel)["epoch"] for rel in rels)
     return [load(rel)["results"]["baseline"][epochs - 1] for rel in rels]
 
 
-def voices_leave_one_engine_out_paired(arms: dict[str, str], seed: str) -> str:
-    """Arms trained from one seed on each method held out in turn, side by side at equal epochs, and their means."""
+def voices_leave_one_engine_out_paired(arms: dict[str, str], seed: str, whole_budget: bool = False,
+                                       methods: tuple[str, ...] = tuple(LOEO_ENGINES)) -> str:
+    """Arms trained from one seed on each method held out in turn (or those of ``methods``), side by side, and their
+    means."""
+    engines = {method: LOEO_ENGINES[method] for method in methods}
     rows, per_arm = [], {label: [] for label in arms}
-    for method, (name, _) in LOEO_ENGINES.items():
-        runs = loeo_at_equal_epochs(arms, name, seed)
+    for method, (name, _) in engines.items():
+        runs = loeo_side_by_side(arms, name, seed, whole_budget)
         cells = []
         for label, r in zip(arms, runs):
             per_arm[label].append(r)
             cells += [f"{num(r['heldout_s2i_r10'])} ({num(r['voice_ratio'], 2)})", num(r["seen_s2i_r10"])]
-        rows.append([f"*{method}*", runs[0]["epoch"], *cells])
+            cells += [r["epoch"]] if whole_budget else []
+        rows.append([f"*{method}*", *([] if whole_budget else [runs[0]["epoch"]]), *cells])
     means = []
     for runs in per_arm.values():
-        ratios = {method: r["voice_ratio"] for method, r in zip(LOEO_ENGINES, runs)}
+        ratios = {method: r["voice_ratio"] for method, r in zip(engines, runs)}
         worst = min(ratios, key=ratios.get)
         means += [f"**{num(mean(r['heldout_s2i_r10'] for r in runs))} ({num(mean(ratios.values()), 2)}; worst "
                   f"{num(ratios[worst], 2)}, {worst})**", f"**{num(mean(r['seen_s2i_r10'] for r in runs))}**"]
-    rows.append(["**mean**", "", *means])
-    headers = ["method held out", "epochs"]
+        means += [""] if whole_budget else []
+    rows.append(["**mean**", *([] if whole_budget else [""]), *means])
+    headers = ["method held out"] + ([] if whole_budget else ["epochs"])
     for label in arms:
-        headers += [f"{label}: held out (÷ seen)", "seen"]
-    files = [f"{LOEO}{arm}-without-{name}{seed}.json" for arm in arms.values() for name, _ in LOEO_ENGINES.values()]
+        headers += [f"{label}: held out (÷ seen)", "seen"] + (["epochs"] if whole_budget else [])
+    files = [f"{LOEO}{arm}-without-{name}{seed}.json" for arm in arms.values() for name, _ in engines.values()]
+    compared = ("each run after its whole budget of training CPU-minutes" if whole_budget else
+                "each pair of runs compared at the last epoch both reached in the budget")
     return block(headers, rows, files, "s→i R@10 on Flickr8k dev (1,000 images, 10,000 utterances) of the method "
-                 "held out, and of the four heard; each pair of runs compared at the last epoch both reached in the "
-                 "budget.")
+                 f"held out, and of the four heard; {compared}.")
+
+
+def voices_leave_one_engine_out_office_share(arms: dict[str, str], seed: str) -> str:
+    """What each arm's final models keep in the office of their clean recall, on the method held out and on the four
+    heard: the issue's room target (0.85) is on this share."""
+    rows = []
+    for label, arm in arms.items():
+        office = loeo_rescored(arm, "office", seed)
+        clean = {method: last(f"{LOEO}{arm}-without-{name}{seed}.json") for method, (name, _) in LOEO_ENGINES.items()}
+        held = [mean(r["heldout_s2i_r10"] for r in clean.values()), mean(h for h, _ in office.values())]
+        seen = [mean(r["seen_s2i_r10"] for r in clean.values()), mean(s for _, s in office.values())]
+        rows.append([label, *map(num, held), num(held[1] / held[0], 2), *map(num, seen), num(seen[1] / seen[0], 2)])
+    files = [f"{LOEO}{arm}-without-{name}{seed}.json" for arm in arms.values() for name, _ in LOEO_ENGINES.values()]
+    return block(["arm", "held out, clean", "held out, office", "office ÷ clean", "seen, clean", "seen, office",
+                  "office ÷ clean"], rows, [*files, *rescore_files(arms, seed)],
+                 f"s→i R@10 on Flickr8k dev, mean over the five methods held out in turn, the seed-{seed[-1]} models "
+                 "after their whole budget; clean: the training run's last epoch, office: the same model on dev "
+                 "prepared `--eval-condition office`.")
