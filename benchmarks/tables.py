@@ -32,7 +32,7 @@ from studies.search import (LONGEST, RESCORED, RETRAINED, SEARCH_ARMS, SEARCH_AR
 from studies.speed import MEMORY, SEARCH_SPEED, search_speed, train_memory
 from studies.voices import (ACCENTS, CONDITION_ARMS, ENGINES, FOUR, LOEO_ARMS, LOEO_CONVERSION, LOEO_HEADLINE,
                             LOEO_RESCORED, LOEO_ROOMS, LOEO_SPLIT, MBROLA_HELD, NO_MEASURES, PAIRED, RECIPE, loeo_files,
-                            loeo_headline, seeds_said, voices_accents, voices_conditions, voices_families,
+                            loeo_headline, loeo_room_headline, office_share_files, seeds_said, voices_accents, voices_conditions, voices_families,
                             voices_leave_one_engine_out, voices_leave_one_engine_out_measures,
                             voices_leave_one_engine_out_office_share, voices_leave_one_engine_out_paired,
                             voices_leave_one_engine_out_rooms,
@@ -68,6 +68,10 @@ def headline() -> str:
          f"{seeds_said(LOEO_HEADLINE)} at equal epochs): held-out ÷ seen s→i R@10, mean (worst); held-out R@10, mean",
          loeo_headline(LOEO_HEADLINE),
          "[voices](docs/results/voices.md#every-synthesis-method-held-out-in-turn)"],
+        ["each caption heard once clean and once through a random room, microphone, noise and codec, every method "
+         "held out in turn (one seed, same data and budget): office ÷ clean s→i R@10, held out / heard",
+         loeo_room_headline(LOEO_ROOMS, "-seed2"),
+         "[voices](docs/results/voices.md#rooms-in-training-every-method-held-out-one-seed)"],
         ["caption text as a third modality (MCN), Δ s→i R@10 after one epoch",
          f"{tri['s2i_r10_delta']:+.1f} ± {num(tri['s2i_r10_std'])}", "[ablations](docs/results/ablations.md)"],
         ["TPE + ASHA: trial-epochs to the best of random search without early stopping",
@@ -108,7 +112,8 @@ def headline() -> str:
              "ablations/flickr8k.json", "strategies/builtin.json", SIMULATED, MEMORY, SEARCH_SPEED,
              SEARCHED + RETRAINED, SEARCHED + LONGEST, SEARCHED + WARM,
              *(SEARCHED + n + ".json" for names in SEARCH_ARMS.values() for n in names),
-             *(rel for arm in LOEO_HEADLINE.values() for rel in loeo_files(arm)), *LOEO_RESCORED["-seed1"]]
+             *(rel for arm in LOEO_HEADLINE.values() for rel in loeo_files(arm)), *LOEO_RESCORED["-seed1"],
+             *office_share_files(LOEO_ROOMS, "-seed2")]
     return block(["what", "measured", "details"], rows, files,
                  "Recipe and no-measures figures are means over the seeds' files (four and two).")
 

@@ -335,19 +335,39 @@ def voices_leave_one_engine_out_paired(arms: dict[str, str], seed: str, whole_bu
                  f"held out, and of the four heard; {compared}.")
 
 
+def office_share(arm: str, seed: str) -> dict[str, float]:
+    """Mean over the methods held out of one seed's final models: held-out and seen s→i R@10, clean (the run's last
+    epoch) and in the office (the same model rescored)."""
+    office = loeo_rescored(arm, "office", seed)
+    clean = [last(f"{LOEO}{arm}-without-{name}{seed}.json") for name, _ in LOEO_ENGINES.values()]
+    return {"held_clean": mean(r["heldout_s2i_r10"] for r in clean), "held_office": mean(h for h, _ in office.values()),
+            "seen_clean": mean(r["seen_s2i_r10"] for r in clean), "seen_office": mean(s for _, s in office.values())}
+
+
+def office_share_files(arms: dict[str, str], seed: str) -> list[str]:
+    return [*(f"{LOEO}{arm}-without-{name}{seed}.json" for arm in arms.values() for name, _ in LOEO_ENGINES.values()),
+            *rescore_files(arms, seed)]
+
+
 def voices_leave_one_engine_out_office_share(arms: dict[str, str], seed: str) -> str:
     """What each arm's final models keep in the office of their clean recall, on the method held out and on the four
     heard: the issue's room target (0.85) is on this share."""
     rows = []
     for label, arm in arms.items():
-        office = loeo_rescored(arm, "office", seed)
-        clean = {method: last(f"{LOEO}{arm}-without-{name}{seed}.json") for method, (name, _) in LOEO_ENGINES.items()}
-        held = [mean(r["heldout_s2i_r10"] for r in clean.values()), mean(h for h, _ in office.values())]
-        seen = [mean(r["seen_s2i_r10"] for r in clean.values()), mean(s for _, s in office.values())]
-        rows.append([label, *map(num, held), num(held[1] / held[0], 2), *map(num, seen), num(seen[1] / seen[0], 2)])
-    files = [f"{LOEO}{arm}-without-{name}{seed}.json" for arm in arms.values() for name, _ in LOEO_ENGINES.values()]
+        x = office_share(arm, seed)
+        rows.append([label, num(x["held_clean"]), num(x["held_office"]), num(x["held_office"] / x["held_clean"], 2),
+                     num(x["seen_clean"]), num(x["seen_office"]), num(x["seen_office"] / x["seen_clean"], 2)])
     return block(["arm", "held out, clean", "held out, office", "office ÷ clean", "seen, clean", "seen, office",
-                  "office ÷ clean"], rows, [*files, *rescore_files(arms, seed)],
+                  "office ÷ clean"], rows, office_share_files(arms, seed),
                  f"s→i R@10 on Flickr8k dev, mean over the five methods held out in turn, the seed-{seed[-1]} models "
                  "after their whole budget; clean: the training run's last epoch, office: the same model on dev "
                  "prepared `--eval-condition office`.")
+
+
+def loeo_room_headline(arms: dict[str, str], seed: str) -> str:
+    """README's cell: per arm, office ÷ clean held out / heard, and the clean held-out R@10 it costs."""
+    def said(arm: str) -> str:
+        x = office_share(arm, seed)
+        return (f"{num(x['held_office'] / x['held_clean'], 2)} / {num(x['seen_office'] / x['seen_clean'], 2)} "
+                f"(clean held-out R@10 {num(x['held_clean'])})")
+    return "; ".join(f"{label} {said(arm)}" for label, arm in arms.items())
