@@ -141,6 +141,8 @@ TABLES: dict[str, Callable[[], str]] = {
     "voices-leave-one-engine-out-rooms": partial(voices_leave_one_engine_out_rooms, LOEO_ARMS),
     "voices-leave-one-engine-out-measures": partial(voices_leave_one_engine_out_measures, LOEO_SPLIT, "mbrola"),
     "voices-leave-one-engine-out-conversion": partial(voices_leave_one_engine_out_paired, LOEO_CONVERSION, "-seed2"),
+    "voices-leave-one-engine-out-conversion-seed1": partial(voices_leave_one_engine_out_paired, LOEO_CONVERSION,
+                                                            "-seed1", methods=("mbrola",)),
     "voices-leave-one-engine-out-conversion-rooms": partial(voices_leave_one_engine_out_rooms, LOEO_CONVERSION,
                                                             "-seed2"),
     "voices-leave-one-engine-out-room-training": partial(voices_leave_one_engine_out_paired, LOEO_ROOMS, "-seed2"),

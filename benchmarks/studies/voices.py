@@ -324,7 +324,8 @@ def voices_leave_one_engine_out_paired(arms: dict[str, str], seed: str, whole_bu
         means += [f"**{num(mean(r['heldout_s2i_r10'] for r in runs))} ({num(mean(ratios.values()), 2)}; worst "
                   f"{num(ratios[worst], 2)}, {worst})**", f"**{num(mean(r['seen_s2i_r10'] for r in runs))}**"]
         means += [""] if whole_budget else []
-    rows.append(["**mean**", *([] if whole_budget else [""]), *means])
+    if len(engines) > 1:
+        rows.append(["**mean**", *([] if whole_budget else [""]), *means])
     headers = ["method held out"] + ([] if whole_budget else ["epochs"])
     for label in arms:
         headers += [f"{label}: held out (÷ seen)", "seen"] + (["epochs"] if whole_budget else [])
