@@ -13,10 +13,12 @@ SEARCHES = {  # the recorded Flickr8k searches: their clock, and what else the c
     "CPU-minutes, beside other work": "flickr8k-cpu/search.json",
     "CPU-minutes, idle machine": "flickr8k-cpu24/search.json",
     "CPU-minutes, all 6,000 images, warm-started from the 20-trial study": "flickr8k-warm/search.json",
+    "CPU-minutes, five synthesis methods, mbrola held out, beside other work": "loeo-mbrola/search.json",
 }
 RETRAINED = SEARCHES["CPU-minutes, beside other work"]  # the 20-trial search whose best SEARCH_ARMS retrains first
 LONGEST = SEARCHES["CPU-minutes, idle machine"]  # the one search that ran all of its 24 trials, retrained second
 WARM = SEARCHES["CPU-minutes, all 6,000 images, warm-started from the 20-trial study"]  # its trials are full-split runs
+ENGINE_HELD_OUT = SEARCHES["CPU-minutes, five synthesis methods, mbrola held out, beside other work"]  # its base: recipe
 SEEDS = (0, 1, 2)  # of the retrains under load
 RETRAIN_SEEDS = (0, 1, 2, 3)
 SEARCH_ARMS = {  # retrained two at a time on the two cores, nothing else running (docs/results/search.md)

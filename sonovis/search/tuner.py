@@ -31,7 +31,7 @@ from sonovis.errors import ConfigError
 from sonovis.runtime import cluster_cpus, connect
 from sonovis.search.clock import (BUDGET_SPENT, CPU_MINUTES, budget, budget_spent, check_clock, completed, rungs,
                                   stop_rule)
-from sonovis.search.warm_start import base_point, best_points, study_path
+from sonovis.search.warm_start import base_point, best_points, latin_hypercube, study_path
 from sonovis.table import format_table
 from sonovis.train.checkpoint import read_checkpoint
 from sonovis.train.metrics import SEARCH_METRIC
@@ -288,7 +288,8 @@ def run_search(search: SearchConfig, base: ExperimentConfig, data_path: str | Pa
 
 
 def starting_points(search: SearchConfig, base: ExperimentConfig, echo: Callable[[str], None]) -> list[dict[str, Any]]:
-    """The trials queued before the sampler proposes any: a warm start's best, then the base configuration."""
+    """The trials queued before the sampler proposes any: a warm start's best, the base configuration, then
+    (for TPE) a Latin hypercube for the rest of its start-up trials."""
     space, first = param_space(search, base), []
     if search.warm_start:
         first = best_points(search.warm_start, EXPERIMENT, space, search.warm_start_trials)
@@ -299,6 +300,9 @@ def starting_points(search: SearchConfig, base: ExperimentConfig, echo: Callable
             echo("[tune] the base configuration lies outside the search space: it is not queued as a trial")
         elif point not in first:
             first.append(point)
+    spread = min(search.startup_trials, search.trials) - len(first)
+    if search.searcher == "tpe" and search.space and spread > 0:
+        first += latin_hypercube(space, search.space, spread, search.seed)
     return first
 
 
