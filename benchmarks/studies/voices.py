@@ -143,9 +143,14 @@ LOEO_SEEDS = {"plain": ["", "-seed1"], "recipe": ["", "-seed1", "-seed2"]}  # pe
 # epoch is scored).
 
 
+def loeo_file(arm: str, name: str, seed: str) -> str:
+    """One leave-one-engine-out run's result file: its arm, the method held out (file-name part), its seed suffix."""
+    return f"{LOEO}{arm}-without-{name}{seed}.json"
+
+
 def loeo_runs(arm: str) -> list[tuple[str, str, list[str]]]:
     """(held-out method, its dev pattern, one result file per seed) for every method held out in turn."""
-    return [(method, pattern, [f"{LOEO}{arm}-without-{name}{seed}.json" for seed in LOEO_SEEDS[arm]])
+    return [(method, pattern, [loeo_file(arm, name, seed) for seed in LOEO_SEEDS[arm]])
             for method, (name, pattern) in LOEO_ENGINES.items()]
 
 
@@ -283,7 +288,7 @@ def voices_leave_one_engine_out_measures(arms: dict[str, str], held_out: str) ->
     name, pattern = LOEO_ENGINES[held_out]
     rows, files = [], []
     for label, arm in arms.items():
-        rel = f"{LOEO}{arm}-without-{name}-seed1.json"
+        rel = loeo_file(arm, name, "-seed1")
         r = last(rel)
         rows.append([f"{label} (`{Path(rel).name}`)", r["epoch"], italic(num(family(r["by_voice"], [pattern])), True),
                      num(r["seen_s2i_r10"]), num(r["voice_ratio"], 2)])
@@ -296,7 +301,7 @@ def loeo_side_by_side(arms: dict[str, str], name: str, seed: str, whole_budget: 
     """Each arm's row for one method held out: at the last epoch every arm reached (two runs with one seed then
     differ only in their arm, whatever the machine's speed), or each at its whole budget (for arms whose epochs
     cost differently, as a searched configuration's do: the budget is what is equal)."""
-    rels = [f"{LOEO}{arm}-without-{name}{seed}.json" for arm in arms.values()]
+    rels = [loeo_file(arm, name, seed) for arm in arms.values()]
     if whole_budget:
         return [last(rel) for rel in rels]
     epochs = min(last(rel)["epoch"] for rel in rels)
@@ -329,7 +334,7 @@ def voices_leave_one_engine_out_paired(arms: dict[str, str], seed: str, whole_bu
     headers = ["method held out"] + ([] if whole_budget else ["epochs"])
     for label in arms:
         headers += [f"{label}: held out (÷ seen)", "seen"] + (["epochs"] if whole_budget else [])
-    files = [f"{LOEO}{arm}-without-{name}{seed}.json" for arm in arms.values() for name, _ in engines.values()]
+    files = [loeo_file(arm, name, seed) for arm in arms.values() for name, _ in engines.values()]
     compared = ("each run after its whole budget of training CPU-minutes" if whole_budget else
                 "each pair of runs compared at the last epoch both reached in the budget")
     return block(headers, rows, files, "s→i R@10 on Flickr8k dev (1,000 images, 10,000 utterances) of the method "
@@ -340,13 +345,13 @@ def office_share(arm: str, seed: str) -> dict[str, float]:
     """Mean over the methods held out of one seed's final models: held-out and seen s→i R@10, clean (the run's last
     epoch) and in the office (the same model rescored)."""
     office = loeo_rescored(arm, "office", seed)
-    clean = [last(f"{LOEO}{arm}-without-{name}{seed}.json") for name, _ in LOEO_ENGINES.values()]
+    clean = [last(loeo_file(arm, name, seed)) for name, _ in LOEO_ENGINES.values()]
     return {"held_clean": mean(r["heldout_s2i_r10"] for r in clean), "held_office": mean(h for h, _ in office.values()),
             "seen_clean": mean(r["seen_s2i_r10"] for r in clean), "seen_office": mean(s for _, s in office.values())}
 
 
 def office_share_files(arms: dict[str, str], seed: str) -> list[str]:
-    return [*(f"{LOEO}{arm}-without-{name}{seed}.json" for arm in arms.values() for name, _ in LOEO_ENGINES.values()),
+    return [*(loeo_file(arm, name, seed) for arm in arms.values() for name, _ in LOEO_ENGINES.values()),
             *rescore_files(arms, seed)]
 
 

@@ -185,7 +185,8 @@ def test_tpe_start_up_after_the_base_is_a_latin_hypercube() -> None:
     assert starting_points(SearchConfig(trials=20, searcher="random", space=space), BASE, print) == first[:1]
     assert len(starting_points(SearchConfig(trials=3, startup_trials=10, space=space), BASE, print)) == 3
     default = starting_points(SearchConfig(space=DEFAULT_SPACE), BASE, print)[1:]
-    assert {p["augment.vtlp"] for p in default} == {0.0, 0.1} and {p["train.ema_decay"] for p in default} == {0.0, 0.999}
+    assert {p["augment.vtlp"] for p in default} == {0.0, 0.1}
+    assert {p["train.ema_decay"] for p in default} == {0.0, 0.999}
 
 
 def test_a_list_valued_choice_reaches_each_trial_as_its_tuple() -> None:
