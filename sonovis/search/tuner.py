@@ -31,7 +31,7 @@ from sonovis.errors import ConfigError
 from sonovis.runtime import cluster_cpus, connect
 from sonovis.search.clock import (BUDGET_SPENT, CPU_MINUTES, budget, budget_spent, check_clock, completed, rungs,
                                   stop_rule)
-from sonovis.search.warm_start import base_point, best_points, latin_hypercube, study_path
+from sonovis.search.starting_points import starting_points
 from sonovis.table import format_table
 from sonovis.train.checkpoint import read_checkpoint
 from sonovis.train.metrics import SEARCH_METRIC
@@ -279,31 +279,13 @@ def run_search(search: SearchConfig, base: ExperimentConfig, data_path: str | Pa
     else:
         if resume:
             echo(f"[tune] nothing to resume at {experiment}; starting a new search")
-        tuner = make_tuner(search, base, trial, runs, starting_points(search, base, echo))
+        first = starting_points(search, param_space(search, base), flatten(base), EXPERIMENT, echo)
+        tuner = make_tuner(search, base, trial, runs, first)
     spend = f" or {search.max_cpu_minutes:g} CPU-min" if budget(search) else ""
     echo(f"[tune] {search.trials} trials, up to {search.max_epochs} epochs{spend} each, "
          f"{concurrency(search)} at once; dashboard: {dashboard}")
     results = tuner.fit()
     return summarise(results, search, runs, echo)
-
-
-def starting_points(search: SearchConfig, base: ExperimentConfig, echo: Callable[[str], None]) -> list[dict[str, Any]]:
-    """The trials queued before the sampler proposes any: a warm start's best, the base configuration, then
-    (for TPE) a Latin hypercube for the rest of its start-up trials."""
-    space, first = param_space(search, base), []
-    if search.warm_start:
-        first = best_points(search.warm_start, EXPERIMENT, space, search.warm_start_trials)
-        echo(f"[tune] warm start: the {len(first)} best configurations of {study_path(search.warm_start)} run first")
-    if search.base_first and search.space:
-        point = base_point(flatten(base), space, search.space)
-        if point is None:
-            echo("[tune] the base configuration lies outside the search space: it is not queued as a trial")
-        elif point not in first:
-            first.append(point)
-    spread = min(search.startup_trials, search.trials) - len(first)
-    if search.searcher == "tpe" and search.space and spread > 0:
-        first += latin_hypercube(space, search.space, spread, search.seed)
-    return first
 
 
 def searches_grid(search: SearchConfig, base: ExperimentConfig) -> bool:

@@ -25,10 +25,9 @@ from sonovis.search.tuner import (
     PrunedAwareOptunaSearch,
     param_space,
     run_search,
-    starting_points,
 )
 from sonovis.search.clock import check_clock
-from sonovis.search.warm_start import base_point
+from sonovis.search.starting_points import base_point, starting_points
 from sonovis.train.checkpoint import load_checkpoint
 from sonovis.use.report import read_trials
 
@@ -168,13 +167,18 @@ def test_a_base_configuration_outside_the_space_is_not_queued() -> None:
     assert base_point(flatten(BASE), space, SPACE) == {"train.lr": BASE.train.lr, "model.pooling": "attention"}
 
 
+def queued_first(search: SearchConfig) -> list[dict]:
+    """The points a search on ``BASE`` queues before its sampler proposes any."""
+    return starting_points(search, param_space(search, BASE), flatten(BASE), EXPERIMENT, print)
+
+
 def test_tpe_start_up_after_the_base_is_a_latin_hypercube() -> None:
     """Seeded independent draws can leave an option untried in every search (seed 0 did: VTLP and the weight
     average off in all of TPE's start-up trials): the start-up deals every choice out and covers every range."""
     space = {**SPACE, "model.rnn_layers": {"choice": [1, 2]}, "model.n_cepstra": {"choice": [0, 5, 8]},
              "model.conv_layers": {"randint": [1, 4]}}
     search = SearchConfig(trials=20, startup_trials=10, space=space)
-    first = starting_points(search, BASE, print)
+    first = queued_first(search)
     assert len(first) == 10 and first[0] == base_point(flatten(BASE), param_space(search, BASE), space)
     spread = first[1:]
     for key, shares in (("model.pooling", {4, 5}), ("model.rnn_layers", {4, 5}), ("model.n_cepstra", {3})):
@@ -182,9 +186,9 @@ def test_tpe_start_up_after_the_base_is_a_latin_hypercube() -> None:
     lo, hi = (math.log(x) for x in space["train.lr"]["loguniform"])
     assert sorted(int(9 * (math.log(p["train.lr"]) - lo) / (hi - lo)) for p in spread) == list(range(9))
     assert {p["model.conv_layers"] for p in spread} == {1, 2, 3}
-    assert starting_points(SearchConfig(trials=20, searcher="random", space=space), BASE, print) == first[:1]
-    assert len(starting_points(SearchConfig(trials=3, startup_trials=10, space=space), BASE, print)) == 3
-    default = starting_points(SearchConfig(space=DEFAULT_SPACE), BASE, print)[1:]
+    assert queued_first(SearchConfig(trials=20, searcher="random", space=space)) == first[:1]
+    assert len(queued_first(SearchConfig(trials=3, startup_trials=10, space=space))) == 3
+    default = queued_first(SearchConfig(space=DEFAULT_SPACE))[1:]
     assert {p["augment.vtlp"] for p in default} == {0.0, 0.1}
     assert {p["train.ema_decay"] for p in default} == {0.0, 0.999}
 

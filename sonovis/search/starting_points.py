@@ -1,4 +1,4 @@
-"""Where a search begins: an earlier study's best configurations, then the hand-set base one.
+"""Where a search begins: an earlier study's best configurations, the hand-set base one, a Latin hypercube.
 
 A search on the full data is dear; one on a subset, or an earlier run, has already told which
 corners of the space pay. Its best trials' parameters are queued to run first (Optuna's
@@ -22,15 +22,37 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import optuna
 from ray.tune.search.sample import Categorical, Float, Integer
 
+from sonovis.config import SearchConfig
 from sonovis.errors import InputError
 
 STUDY_FILE = "optuna.db"
+
+
+def starting_points(search: SearchConfig, space: dict[str, Any], base: dict[str, Any], study_name: str,
+                    echo: Callable[[str], None]) -> list[dict[str, Any]]:
+    """The trials queued before the sampler proposes any, as points in Tune's ``space``: a warm start's best
+    (from the study ``study_name``), the flat ``base`` configuration, then (for TPE) a Latin hypercube for the
+    rest of its start-up trials."""
+    first: list[dict[str, Any]] = []
+    if search.warm_start:
+        first = best_points(search.warm_start, study_name, space, search.warm_start_trials)
+        echo(f"[tune] warm start: the {len(first)} best configurations of {study_path(search.warm_start)} run first")
+    if search.base_first and search.space:
+        point = base_point(base, space, search.space)
+        if point is None:
+            echo("[tune] the base configuration lies outside the search space: it is not queued as a trial")
+        elif point not in first:
+            first.append(point)
+    spread = min(search.startup_trials, search.trials) - len(first)
+    if search.searcher == "tpe" and search.space and spread > 0:
+        first += latin_hypercube(space, search.space, spread, search.seed)
+    return first
 
 
 def study_path(path: str | Path) -> Path:
