@@ -144,16 +144,17 @@ class TrialLog(tune.Callback):
 
     def __init__(self, total: int, max_epochs: int, scheduler: str = "fifo", max_cpu_minutes: float = 0.0):
         # no callables kept: Tune pickles callbacks
-        self.total, self.max_epochs, self.scheduler, self.done, self.t0 = total, max_epochs, scheduler, 0, time.time()
+        self.total, self.max_epochs, self.scheduler, self.t0 = total, max_epochs, scheduler, time.time()
         self.max_cpu_minutes = max_cpu_minutes
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.done += 1
+        # counted from Tune's trials, not kept here: after --resume the trials finished before count too
+        done = 1 + sum(t.status in ("TERMINATED", "ERROR") for t in trials if t is not trial)
         last = trial.last_result or {}
         epochs = last.get("training_iteration", 0)
         how = ("finished" if completed(last, self.max_epochs, self.max_cpu_minutes)
                else f"stopped by {self.scheduler.upper()} after epoch {epochs}")
-        print(f"[tune] trial {self.done}/{self.total} {trial.trial_id} {how}: "
+        print(f"[tune] trial {done}/{self.total} {trial.trial_id} {how}: "
                   f"{SEARCH_METRIC} {last.get(SEARCH_METRIC, float('nan')):.1f}, "
                   f"s2i R@10 {last.get('s2i_r10', float('nan')):.1f}  ({time.time() - self.t0:.0f}s)", flush=True)
 

@@ -92,6 +92,7 @@ def test_killed_driver_resumes_with_every_trial_once(prepared_builtin: Path, tmp
     resumed = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert "resuming" in resumed.stdout
+    assert "[tune] trial 6/6 " in resumed.stdout  # the count goes on from the trials finished before the kill
     table = pd.read_csv(runs / "trials.csv")
     assert len(table) == 6 and table["trial_id"].is_unique
     trials = _study(runs).trials
