@@ -137,6 +137,8 @@ LOEO_CONVERSION = {  # the recipe on the clean prep, and on one where each capti
 LOEO_ROOMS = {  # the recipe on the clean prep, and on one where each caption's first rendition went through a random
     # room, microphone, noise and codec
     "the recipe": "recipe", "the recipe, half the renditions through a room": "recipe-rooms"}
+LOEO_SEARCHED = {  # the recipe, and the engine-held-out search's best (docs/results/search.md), seed 0
+    "the recipe": "recipe", "the search's best (mbrola held out while searching)": "searched"}
 LOEO_SEEDS = {"plain": ["", "-seed1"], "recipe": ["", "-seed1", "-seed2"]}  # per arm, each seed's file-name suffix
 # Seeds 1 and 2 ran on machines where an epoch cost 0.7-0.9 and 0.9-1.1 CPU-minutes against seed 0's 1.2-1.5, so
 # the same budget gave them 10-14 and 8-11 epochs against 6-8: the seeds are compared at seed 0's epochs (every
