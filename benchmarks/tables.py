@@ -56,11 +56,11 @@ def headline() -> str:
     simulated, memory, search = load(SIMULATED), load(MEMORY), load(SEARCHED + RETRAINED)
     speed, longest, warm = load(SEARCH_SPEED), load(SEARCHED + LONGEST), load(SEARCHED + WARM)
     engine = load(SEARCHED + ENGINE_HELD_OUT_LHS)
-    engine_retrained = {label: [last(rel + ".json") for rel in rels] for label, rels in ENGINE_HELD_OUT_ARMS.items()}
+    engine_retrained = {label: [last(rel) for rel in rels] for label, rels in ENGINE_HELD_OUT_ARMS.items()}
     def span(ratio: str) -> str:  # lowest–highest over the search_speed.py repeats
         values = [r["ratios"][ratio] for r in speed["repeats"]]
         return f"{num(min(values), 2)}–{num(max(values), 2)}"
-    retrained = {label: [last(SEARCHED + n + ".json") for n in names] for label, names in SEARCH_ARMS.items()}
+    retrained = {label: [last(rel) for rel in rels] for label, rels in SEARCH_ARMS.items()}
     rows = [
         ["Flickr8k dev s→i R@10, speech, default config", f"{num(q['q2i_r10'])} after {num(q['cpu_min'], 0)} CPU-min "
          f"(caption-text ceiling {num(t['q2i_r10'])})", "[quality](docs/results/quality.md)"],
@@ -123,8 +123,7 @@ def headline() -> str:
     files = ["quality/default.json", "quality/text-ceiling.json", *(PAIRED + n + ".json" for n in RECIPE + NO_MEASURES),
              "ablations/flickr8k.json", "strategies/builtin.json", SIMULATED, MEMORY, SEARCH_SPEED,
              SEARCHED + RETRAINED, SEARCHED + LONGEST, SEARCHED + WARM, SEARCHED + ENGINE_HELD_OUT_LHS,
-             *(SEARCHED + n + ".json" for names in SEARCH_ARMS.values() for n in names),
-             *(rel + ".json" for rels in ENGINE_HELD_OUT_ARMS.values() for rel in rels),
+             *(rel for arms in (SEARCH_ARMS, ENGINE_HELD_OUT_ARMS) for rels in arms.values() for rel in rels),
              *(rel for arm in LOEO_HEADLINE.values() for rel in loeo_files(arm)), *LOEO_RESCORED["-seed1"],
              *office_share_files(LOEO_ROOMS, "-seed2")]
     return block(["what", "measured", "details"], rows, files,
@@ -215,8 +214,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "search-summary": partial(search_summary, SEARCHES),
     "search-retrains": partial(search_retrains, SEARCH_ARMS, RESCORED),
     "search-retrains-under-load": partial(search_retrains, SEARCH_ARMS_UNDER_LOAD),
-    "search-retrains-engine-held-out": partial(search_retrains, ENGINE_HELD_OUT_ARMS, root="",
-                                               data=ENGINE_HELD_OUT_DATA),
+    "search-retrains-engine-held-out": partial(search_retrains, ENGINE_HELD_OUT_ARMS, data=ENGINE_HELD_OUT_DATA),
     "speed-train-memory": partial(train_memory, MEMORY),
     "speed-search": partial(search_speed, SEARCH_SPEED),
 }

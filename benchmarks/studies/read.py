@@ -92,4 +92,4 @@ ENGINE_NAMES = {"espeak": "espeak-ng", "pico": "Pico", "rhvoice": "RHVoice"}
 
 def rescored_r10(rescored: dict[str, Any], run: str, folder: str) -> float:
     """s→i R@10 of one voices.py run's saved model (``--save`` names it ``<run>-baseline``) on one rescore.py folder."""
-    return rescored["results"][f"{run.rpartition('/')[2]}-baseline"][folder]["s2i"]["r10"]
+    return rescored["results"][f"{run.rpartition('/')[2].removesuffix('.json')}-baseline"][folder]["s2i"]["r10"]

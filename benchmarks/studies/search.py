@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from studies.read import ENGINE_NAMES, block, last, load, mean, num, rescored_r10, spread
-from studies.voices import LOEO
+from studies.voices import loeo_file
 
 SIMULATED = "simulation/strategies.json"
 SEARCHED = "search/"
@@ -23,27 +23,28 @@ WARM = SEARCHES["CPU-minutes, all 6,000 images, warm-started from the 20-trial s
 ENGINE_HELD_OUT_LHS = SEARCHES["the same, 24 trials, TPE's start-up a Latin hypercube, resumed once"]
 SEEDS = (0, 1, 2)  # of the retrains under load
 RETRAIN_SEEDS = (0, 1, 2, 3)
+RETRAINS = SEARCHED + "flickr8k-retrains/"
 SEARCH_ARMS = {  # retrained two at a time on the two cores, nothing else running (docs/results/search.md)
-    "the 20-trial search's best": [f"flickr8k-retrains/searched-seed{i}" for i in RETRAIN_SEEDS],
-    "the 24-trial search's best": [f"flickr8k-retrains/searched24-seed{i}" for i in RETRAIN_SEEDS],
-    "default (every search's first trial)": [f"flickr8k-retrains/default-seed{i}" for i in RETRAIN_SEEDS],
-    "voice recipe's model settings": [f"flickr8k-retrains/recipe-seed{i}" for i in RETRAIN_SEEDS],
+    "the 20-trial search's best": [f"{RETRAINS}searched-seed{i}.json" for i in RETRAIN_SEEDS],
+    "the 24-trial search's best": [f"{RETRAINS}searched24-seed{i}.json" for i in RETRAIN_SEEDS],
+    "default (every search's first trial)": [f"{RETRAINS}default-seed{i}.json" for i in RETRAIN_SEEDS],
+    "voice recipe's model settings": [f"{RETRAINS}recipe-seed{i}.json" for i in RETRAIN_SEEDS],
 }
 RESCORED = (  # SEARCH_ARMS' saved models on dev in a room (benchmarks/rescore.py), one file per batch of saved models
-    "flickr8k-retrains/rescored.json", "flickr8k-retrains/rescored24.json", "flickr8k-retrains/rescored-seed3.json")
+    RETRAINS + "rescored.json", RETRAINS + "rescored24.json", RETRAINS + "rescored-seed3.json")
 SEARCH_ARMS_UNDER_LOAD = {  # the first retrains, beside searches, benchmarks and tests on the same cores
-    "the 20-trial search's best": [f"flickr8k-cpu/searched-seed{i}" for i in SEEDS],
-    "the epoch-clock search's best": ["flickr8k/searched-seed0"],
-    "default (every search's first trial)": [f"flickr8k/default-seed{i}" for i in SEEDS],
-    "voice recipe's model settings": [f"flickr8k/recipe-seed{i}" for i in SEEDS],
+    "the 20-trial search's best": [f"{SEARCHED}flickr8k-cpu/searched-seed{i}.json" for i in SEEDS],
+    "the epoch-clock search's best": [f"{SEARCHED}flickr8k/searched-seed0.json"],
+    "default (every search's first trial)": [f"{SEARCHED}flickr8k/default-seed{i}.json" for i in SEEDS],
+    "voice recipe's model settings": [f"{SEARCHED}flickr8k/recipe-seed{i}.json" for i in SEEDS],
 }
-ENGINE_HELD_OUT_ARMS = {  # mbrola held out, 3 seeds, the engine-held-out search's budget (results root-relative)
-    "the Latin-hypercube search's best": [LOEO + f"searched-without-mbrola{s}" for s in ("", "-seed1", "-seed2")],
+ENGINE_HELD_OUT_ARMS = {  # mbrola held out, 3 seeds, the engine-held-out search's budget
+    "the Latin-hypercube search's best": [loeo_file("searched", "mbrola", s) for s in ("", "-seed1", "-seed2")],
     # seed 0 ran on a machine as fast as the search's (its epochs match the search's base trial to the digit); seeds
     # 1 and 2 of the loeo table ran on faster ones, so they were run again beside the searched configuration's
-    "the voice recipe (`recipe.toml`)": [LOEO + "recipe-without-mbrola",
-                                         *(LOEO + f"recipe-rerun-without-mbrola-seed{i}" for i in (1, 2))],
-    "default (no measures)": [LOEO + f"plain-without-mbrola{s}" for s in ("", "-seed1", "-seed2")],  # seed 1: faster
+    "the voice recipe (`recipe.toml`)": [loeo_file("recipe", "mbrola", ""),
+                                         *(loeo_file("recipe-rerun", "mbrola", f"-seed{i}") for i in (1, 2))],
+    "default (no measures)": [loeo_file("plain", "mbrola", s) for s in ("", "-seed1", "-seed2")],  # seed 1: faster
 }
 FULL_SPLIT = ("Flickr8k dev (1,000 images, 5,000 utterances), {minutes} training CPU-minutes on one thread, all 6,000 "
               "train images; held out: the Scottish accent, never heard in training.")
@@ -130,7 +131,7 @@ def merged_rescores(files: tuple[str, ...]) -> dict[str, Any] | None:
     """rescore.py files of batches of saved models, as one; they must have heard the same folders."""
     if not files:
         return None
-    first, *rest = (load(SEARCHED + f) for f in files)
+    first, *rest = (load(f) for f in files)
     heard = lambda r: [(d["engine"], d["eval_condition"]) for d in r["data"].values()]  # noqa: E731
     for other, name in zip(rest, files[1:]):
         if heard(other) != heard(first):
@@ -138,12 +139,11 @@ def merged_rescores(files: tuple[str, ...]) -> dict[str, Any] | None:
     return {**first, "results": {k: v for r in (first, *rest) for k, v in r["results"].items()}}
 
 
-def search_retrains(groups: dict[str, list[str]], rescored: tuple[str, ...] = (), root: str = SEARCHED,
-                    data: str = FULL_SPLIT) -> str:
-    """Each configuration retrained at one CPU budget, over seeds (files under ``root``, on the ``data`` said):
+def search_retrains(groups: dict[str, list[str]], rescored: tuple[str, ...] = (), data: str = FULL_SPLIT) -> str:
+    """Each configuration retrained at one CPU budget, over seeds (result files, on the ``data`` said):
     seen and held-out voices, R@1 / R@5 / R@10 both ways (means; ± std over seeds on R@10); where the runs
     scored them, an engine never heard and (``rescored``) dev in a room through a laptop."""
-    runs_of = {label: [last(root + n + ".json") for n in names] for label, names in groups.items()}
+    runs_of = {label: [last(rel) for rel in rels] for label, rels in groups.items()}
     engines = [e for e in UNHEARD_ENGINES if all(f"unheard_{e}_s2i_r10" in r for runs in runs_of.values() for r in runs)]
     extra = merged_rescores(rescored)
     rows = []
@@ -155,11 +155,11 @@ def search_retrains(groups: dict[str, list[str]], rescored: tuple[str, ...] = ()
         rows.append([label, len(runs), epochs(runs), cell("seen", "s2i"), cell("seen", "i2s"),
                      cell("heldout", "s2i"), cell("heldout", "i2s"), spread([search_recall(r) for r in runs]),
                      *(unheard(runs, engine) for engine in engines), *in_folders])
-    minutes = load(root + next(iter(groups.values()))[0] + ".json")["minutes"]
+    minutes = load(next(iter(groups.values()))[0])["minutes"]
     headers = ["configuration", "seeds", "epochs", "seen s→i R@1 / 5 / 10", "seen i→s", "*held out* s→i", "*held out* i→s",
                "search recall", *(f"*{ENGINE_NAMES[e]}, never heard* s→i R@10" for e in engines),
                *(rescored_header(heard) for heard in (extra["data"].values() if extra else []))]
-    files = [root + n + ".json" for names in groups.values() for n in names] + [SEARCHED + f for f in rescored]
+    files = [rel for rels in groups.values() for rel in rels] + list(rescored)
     never_heard = (f" {', '.join(ENGINE_NAMES[e] for e in engines)}: the same dev captions spoken by an engine no "
                    "arm trained on (`voices.py --unheard`)." if engines else "")
     in_room = (" *In the office*: dev re-prepared with `--eval-condition office` (a 0.42 s room at arm's length, a "

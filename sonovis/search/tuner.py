@@ -22,6 +22,7 @@ import optuna
 import pandas as pd
 import ray
 from ray import tune
+from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
@@ -147,9 +148,9 @@ class TrialLog(tune.Callback):
         self.total, self.max_epochs, self.scheduler, self.t0 = total, max_epochs, scheduler, time.time()
         self.max_cpu_minutes = max_cpu_minutes
 
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         # counted from Tune's trials, not kept here: after --resume the trials finished before count too
-        done = 1 + sum(t.status in ("TERMINATED", "ERROR") for t in trials if t is not trial)
+        done = 1 + sum(t.status in (Trial.TERMINATED, Trial.ERROR) for t in trials if t is not trial)
         last = trial.last_result or {}
         epochs = last.get("training_iteration", 0)
         how = ("finished" if completed(last, self.max_epochs, self.max_cpu_minutes)
