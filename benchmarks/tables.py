@@ -26,7 +26,7 @@ from typing import Callable
 
 from studies.quality import ablations, quality
 from studies.read import REPO, block, last, load, mean, num, spread
-from studies.search import (ENGINE_HELD_OUT_ARMS, ENGINE_HELD_OUT_DATA, ENGINE_HELD_OUT_LHS, LONGEST,
+from studies.search import (ENGINE_HELD_OUT_ARMS, ENGINE_HELD_OUT_DATA, ENGINE_HELD_OUT_LHS, FULL_SCALE_ARMS, LONGEST,
                             RESCORED, RETRAINED, SEARCH_ARMS, SEARCH_ARMS_UNDER_LOAD, SEARCHED, SEARCHES, SIMULATED,
                             WARM, search_recall, search_retrains, search_summary, simulated_strategies, strategies,
                             strategy_name)
@@ -215,6 +215,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "search-retrains": partial(search_retrains, SEARCH_ARMS, RESCORED),
     "search-retrains-under-load": partial(search_retrains, SEARCH_ARMS_UNDER_LOAD),
     "search-retrains-engine-held-out": partial(search_retrains, ENGINE_HELD_OUT_ARMS, data=ENGINE_HELD_OUT_DATA),
+    "search-retrains-full-scale": partial(search_retrains, FULL_SCALE_ARMS),
     "speed-train-memory": partial(train_memory, MEMORY),
     "speed-search": partial(search_speed, SEARCH_SPEED),
 }

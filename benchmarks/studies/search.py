@@ -46,6 +46,11 @@ ENGINE_HELD_OUT_ARMS = {  # mbrola held out, 3 seeds, the engine-held-out search
                                          *(loeo_file("recipe-rerun", "mbrola", f"-seed{i}") for i in (1, 2))],
     "default (no measures)": [loeo_file("plain", "mbrola", s) for s in ("", "-seed1", "-seed2")],  # seed 1: faster
 }
+FULL_SCALE = SEARCHED + "flickr8k-full24/"
+FULL_SCALE_ARMS = {  # the engine-held-out search's best at the scale, beside the recipe, same machine and run
+    "the engine-held-out search's best": [f"{FULL_SCALE}searched-seed{i}.json" for i in SEEDS],
+    "the voice recipe (`recipe.toml`)": [f"{FULL_SCALE}recipe-seed{i}.json" for i in SEEDS],
+}
 FULL_SPLIT = ("Flickr8k dev (1,000 images, 5,000 utterances), {minutes} training CPU-minutes on one thread, all 6,000 "
               "train images; held out: the Scottish accent, never heard in training.")
 ENGINE_HELD_OUT_DATA = ("Flickr8k dev (1,000 images, 10,000 utterances by five synthesis methods), {minutes} training "
