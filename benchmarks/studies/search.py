@@ -51,11 +51,16 @@ FULL_SCALE_ARMS = {  # the engine-held-out search's best at the issue's scale, b
     "the engine-held-out search's best": [f"{FULL_SCALE}searched-seed{i}.json" for i in SEEDS],
     "the voice recipe (`recipe.toml`)": [f"{FULL_SCALE}recipe-seed{i}.json" for i in SEEDS],
 }
+FULL_SCALE_KEYS = ("seen_s2i_r10", "heldout_s2i_r10", "unheard_pico_s2i_r10", "unheard_rhvoice_s2i_r10")
 FULL_SPLIT = ("Flickr8k dev (1,000 images, 5,000 utterances), {minutes} training CPU-minutes on one thread, all 6,000 "
               "train images; held out: the Scottish accent, never heard in training.")
 ENGINE_HELD_OUT_DATA = ("Flickr8k dev (1,000 images, 10,000 utterances by five synthesis methods), {minutes} training "
                         "CPU-minutes on one thread, the first 2,000 train images; held out: mbrola, never heard in "
                         "training; seen: the other four methods. Epochs differ because the budget is what is equal.")
+FULL_SCALE_DATA = ("Flickr8k dev (1,000 images, 10,000 utterances: each caption spoken by espeak-ng or mbrola and by "
+                   "flite, as `recipe.toml` prepares them), {minutes} training CPU-minutes on one thread, all 6,000 "
+                   "train images; held out: the Scottish accent, never heard in training. Epochs differ because the "
+                   "budget is what is equal.")
 UNHEARD_ENGINES = ("pico", "rhvoice")  # dev re-spoken by engines no retrain heard (--unheard)
 CONDITION_NAMES = {"clean": "clean", "office": "in the office", "phone": "on the phone"}
 STRATEGY_NAMES = {"tpe": "TPE", "random": "random", "asha": "ASHA", "hyperband": "HyperBand", "fifo": "no early stopping"}
