@@ -24,21 +24,21 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
+from studies.loeo import (LOEO_ARMS, LOEO_CONVERSION, LOEO_HEADLINE, LOEO_RESCORED, LOEO_ROOMS, LOEO_SEARCHED,
+                          LOEO_SPLIT, loeo_files, loeo_headline, loeo_room_headline, office_share_files, seeds_said,
+                          voices_leave_one_engine_out, voices_leave_one_engine_out_measures,
+                          voices_leave_one_engine_out_office_share, voices_leave_one_engine_out_paired,
+                          voices_leave_one_engine_out_rooms, voices_leave_one_engine_out_summary)
 from studies.quality import ablations, quality
 from studies.read import REPO, block, last, load, mean, num, spread
 from studies.search import (ENGINE_HELD_OUT_ARMS, ENGINE_HELD_OUT_DATA, ENGINE_HELD_OUT_LHS, FULL_SCALE_ARMS,
                             FULL_SCALE_DATA, FULL_SCALE_KEYS, LONGEST, RESCORED, RETRAINED, SEARCH_ARMS,
-                            SEARCH_ARMS_UNDER_LOAD, SEARCHED, SEARCHES, SIMULATED, WARM, search_recall, search_retrains,
-                            search_summary, simulated_strategies, strategies, strategy_name)
+                            SEARCH_ARMS_UNDER_LOAD, SEARCHED, SEARCHES, SIMULATED, WARM, arm_runs, search_recall,
+                            search_retrains, search_summary, simulated_strategies, strategies, strategy_name)
 from studies.speed import MEMORY, SEARCH_SPEED, search_speed, train_memory
-from studies.voices import (ACCENTS, CONDITION_ARMS, ENGINES, FOUR, LOEO_ARMS, LOEO_CONVERSION, LOEO_HEADLINE,
-                            LOEO_RESCORED, LOEO_ROOMS, LOEO_SEARCHED, LOEO_SPLIT, MBROLA_HELD,
-                            NO_MEASURES, PAIRED, RECIPE, loeo_files, loeo_headline, loeo_room_headline,
-                            office_share_files, seeds_said, voices_accents, voices_conditions, voices_families,
-                            voices_leave_one_engine_out, voices_leave_one_engine_out_measures,
-                            voices_leave_one_engine_out_office_share, voices_leave_one_engine_out_paired,
-                            voices_leave_one_engine_out_rooms,
-                            voices_leave_one_engine_out_summary, voices_paired, voices_paired_means, voices_rhvoice)
+from studies.voices import (ACCENTS, CONDITION_ARMS, ENGINES, FOUR, MBROLA_HELD, NO_MEASURES, PAIRED, RECIPE,
+                            voices_accents, voices_conditions, voices_families, voices_paired, voices_paired_means,
+                            voices_rhvoice)
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs" / "results").glob("*.md"))]
 MARKER = re.compile(r"(<!-- table:([\w-]+) -->\n)(.*?)(<!-- /table -->)", re.DOTALL)
@@ -56,12 +56,12 @@ def headline() -> str:
     simulated, memory, search = load(SIMULATED), load(MEMORY), load(SEARCHED + RETRAINED)
     speed, longest, warm = load(SEARCH_SPEED), load(SEARCHED + LONGEST), load(SEARCHED + WARM)
     engine = load(SEARCHED + ENGINE_HELD_OUT_LHS)
-    engine_retrained = {label: [last(rel) for rel in rels] for label, rels in ENGINE_HELD_OUT_ARMS.items()}
-    full_scale = {label: [last(rel) for rel in rels] for label, rels in FULL_SCALE_ARMS.items()}
+    engine_retrained = arm_runs(ENGINE_HELD_OUT_ARMS)
+    full_scale = arm_runs(FULL_SCALE_ARMS)
     def span(ratio: str) -> str:  # lowest–highest over the search_speed.py repeats
         values = [r["ratios"][ratio] for r in speed["repeats"]]
         return f"{num(min(values), 2)}–{num(max(values), 2)}"
-    retrained = {label: [last(rel) for rel in rels] for label, rels in SEARCH_ARMS.items()}
+    retrained = arm_runs(SEARCH_ARMS)
     rows = [
         ["Flickr8k dev s→i R@10, speech, default config", f"{num(q['q2i_r10'])} after {num(q['cpu_min'], 0)} CPU-min "
          f"(caption-text ceiling {num(t['q2i_r10'])})", "[quality](docs/results/quality.md)"],

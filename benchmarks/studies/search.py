@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from studies.loeo import loeo_file
 from studies.read import ENGINE_NAMES, block, last, load, mean, num, rescored_r10, spread
-from studies.voices import loeo_file
 
 SIMULATED = "simulation/strategies.json"
 SEARCHED = "search/"
@@ -56,11 +56,10 @@ FULL_SPLIT = ("Flickr8k dev (1,000 images, 5,000 utterances), {minutes} training
               "train images; held out: the Scottish accent, never heard in training.")
 ENGINE_HELD_OUT_DATA = ("Flickr8k dev (1,000 images, 10,000 utterances by five synthesis methods), {minutes} training "
                         "CPU-minutes on one thread, the first 2,000 train images; held out: mbrola, never heard in "
-                        "training; seen: the other four methods. Epochs differ because the budget is what is equal.")
+                        "training; seen: the other four methods.")
 FULL_SCALE_DATA = ("Flickr8k dev (1,000 images, 10,000 utterances: each caption spoken by espeak-ng or mbrola and by "
                    "flite, as `recipe.toml` prepares them), {minutes} training CPU-minutes on one thread, all 6,000 "
-                   "train images; held out: the Scottish accent, never heard in training. Epochs differ because the "
-                   "budget is what is equal.")
+                   "train images; held out: the Scottish accent, never heard in training.")
 UNHEARD_ENGINES = ("pico", "rhvoice")  # dev re-spoken by engines no retrain heard (--unheard)
 CONDITION_NAMES = {"clean": "clean", "office": "in the office", "phone": "on the phone"}
 STRATEGY_NAMES = {"tpe": "TPE", "random": "random", "asha": "ASHA", "hyperband": "HyperBand", "fifo": "no early stopping"}
@@ -149,11 +148,16 @@ def merged_rescores(files: tuple[str, ...]) -> dict[str, Any] | None:
     return {**first, "results": {k: v for r in (first, *rest) for k, v in r["results"].items()}}
 
 
+def arm_runs(arms: dict[str, list[str]]) -> dict[str, list[dict[str, Any]]]:
+    """Each arm's runs: the last epoch of each of its result files."""
+    return {label: [last(rel) for rel in rels] for label, rels in arms.items()}
+
+
 def search_retrains(groups: dict[str, list[str]], rescored: tuple[str, ...] = (), data: str = FULL_SPLIT) -> str:
     """Each configuration retrained at one CPU budget, over seeds (result files, on the ``data`` said):
     seen and held-out voices, R@1 / R@5 / R@10 both ways (means; ± std over seeds on R@10); where the runs
     scored them, an engine never heard and (``rescored``) dev in a room through a laptop."""
-    runs_of = {label: [last(rel) for rel in rels] for label, rels in groups.items()}
+    runs_of = arm_runs(groups)
     engines = [e for e in UNHEARD_ENGINES if all(f"unheard_{e}_s2i_r10" in r for runs in runs_of.values() for r in runs)]
     extra = merged_rescores(rescored)
     rows = []
@@ -176,8 +180,9 @@ def search_retrains(groups: dict[str, list[str]], rescored: tuple[str, ...] = ()
                "laptop's 150 Hz–6 kHz band, a fan 20 dB down, Opus at 24 kbps), each seed's saved model scored by "
                "`benchmarks/rescore.py`; every dev voice." if extra else "")
     return block(headers, rows, files,
-                 data.format(minutes=num(minutes, 0)) + " Search recall is the mean of the seen and held-out voices' "
-                 "mean recall, what the search ranked by." + never_heard + in_room)
+                 data.format(minutes=num(minutes, 0)) + " Epochs differ because the budget is what is equal. Search "
+                 "recall is the mean of the seen and held-out voices' mean recall, what the search ranked by."
+                 + never_heard + in_room)
 
 
 def search_summary(searches: dict[str, str]) -> str:

@@ -1,0 +1,263 @@
+"""The leave-one-engine-out tables: each synthesis method held out of training in turn (benchmarks/voices.py
+runs), its recall against the methods heard, clean and in a room."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from studies.read import block, family, italic, last, load, mean, num, spread
+
+LOEO = "voices/leave-one-engine-out/"
+LOEO_ENGINES = {  # a synthesis method -> its file-name part and the dev voice pattern that is it
+    "espeak-ng formants": ("espeak-formants", "espeak:en"), "mbrola": ("mbrola", "mb-"), "flite": ("flite", "flite:"),
+    "Pico": ("pico", "pico:"), "RHVoice": ("rhvoice", "rhvoice:")}
+LOEO_ARMS = {"no measures (40 MFCC)": "plain", "the recipe (5 MFCC, VTLP ±10 %, weight average)": "recipe"}
+LOEO_HEADLINE = {"the recipe": "recipe", "no measures": "plain"}  # README's short names for the same arms
+LOEO_CONVERSION = {  # the recipe on the clean prep, and on one where each caption's first rendition went through WORLD
+    "the recipe": "recipe", "the recipe, half the renditions converted": "recipe-vc"}
+LOEO_ROOMS = {  # the recipe on the clean prep, and on one where each caption's first rendition went through a random
+    # room, microphone, noise and codec
+    "the recipe": "recipe", "the recipe, half the renditions through a room": "recipe-rooms"}
+LOEO_SEARCHED = {  # the recipe, and the engine-held-out search's best (docs/results/search.md), seed 0
+    "the recipe": "recipe", "the search's best (mbrola held out while searching)": "searched"}
+LOEO_SEEDS = {"plain": ["", "-seed1"], "recipe": ["", "-seed1", "-seed2"]}  # per arm, each seed's file-name suffix
+# Seeds 1 and 2 ran on machines where an epoch cost 0.7-0.9 and 0.9-1.1 CPU-minutes against seed 0's 1.2-1.5, so
+# the same budget gave them 10-14 and 8-11 epochs against 6-8: the seeds are compared at seed 0's epochs (every
+# epoch is scored).
+
+
+def loeo_file(arm: str, name: str, seed: str) -> str:
+    """One leave-one-engine-out run's result file: its arm, the method held out (file-name part), its seed suffix."""
+    return f"{LOEO}{arm}-without-{name}{seed}.json"
+
+
+def loeo_runs(arm: str) -> list[tuple[str, str, list[str]]]:
+    """(held-out method, its dev pattern, one result file per seed) for every method held out in turn."""
+    return [(method, pattern, [loeo_file(arm, name, seed) for seed in LOEO_SEEDS[arm]])
+            for method, (name, pattern) in LOEO_ENGINES.items()]
+
+
+def loeo_files(arm: str) -> list[str]:
+    return [rel for _, _, rels in loeo_runs(arm) for rel in rels]
+
+
+def at_first_seeds_epochs(rels: list[str]) -> list[dict[str, Any]]:
+    """Each seed's row at the epoch the first seed's run ended with (or its own last, if earlier)."""
+    epochs = last(rels[0])["epoch"]
+    return [load(rel)["results"]["baseline"][min(epochs, last(rel)["epoch"]) - 1] for rel in rels]
+
+
+def loeo_ratios(arm: str) -> dict[str, float]:
+    """Held-out ÷ seen s→i R@10 per method held out, mean over seeds: the figure the issue's targets are on."""
+    return {method: mean(r["voice_ratio"] for r in at_first_seeds_epochs(rels)) for method, _, rels in loeo_runs(arm)}
+
+
+def loeo_mean(arm: str, key: str) -> list[float]:
+    """Per seed, the mean over the five methods held out of one figure: its spread is the seeds'."""
+    rows = [at_first_seeds_epochs(rels) for _, _, rels in loeo_runs(arm)]
+    return [mean(runs[i][key] for runs in rows) for i in range(len(LOEO_SEEDS[arm]))]
+
+
+def seeds_said(arms: dict[str, str]) -> str:
+    """How many seeds each arm's means are over, e.g. "2 and 3 seeds"."""
+    counts = " and ".join(dict.fromkeys(str(len(LOEO_SEEDS[arm])) for arm in arms.values()))
+    return f"{counts} seeds"
+
+
+def voices_leave_one_engine_out(arms: dict[str, str]) -> str:
+    """One row per arm, method held out and seed (its last epoch): s2i R@10 per method, italic the held-out one."""
+    rows = []
+    for label, arm in arms.items():
+        for method, _, rels in loeo_runs(arm):
+            for seed, rel in enumerate(rels):
+                r = last(rel)
+                cells = [italic(num(family(r["by_voice"], [p])), m == method) for m, (_, p) in LOEO_ENGINES.items()]
+                rows.append([f"{label}, {method} held out" if seed == 0 else "", seed, r["epoch"], *cells,
+                             num(r["seen_s2i_r10"]), num(r["voice_ratio"], 2)])
+    return block(["arm, method never heard", "seed", "epochs", *LOEO_ENGINES, "seen", "held-out ÷ seen"], rows,
+                 [rel for arm in arms.values() for rel in loeo_files(arm)],
+                 "s→i R@10 on Flickr8k dev after the whole budget; *italic*: the method held out of training.")
+
+
+def voices_leave_one_engine_out_summary(arms: dict[str, str]) -> str:
+    """The issue's headline: the mean held-out ÷ seen ratio over the methods held out in turn, and the worst."""
+    rows = []
+    for label, arm in arms.items():
+        ratios = loeo_ratios(arm)
+        worst = min(ratios, key=ratios.get)
+        rows.append([label, len(ratios), len(LOEO_SEEDS[arm]), spread(loeo_mean(arm, "heldout_s2i_r10")),
+                     spread(loeo_mean(arm, "seen_s2i_r10")), spread(loeo_mean(arm, "voice_ratio"), 2),
+                     f"{num(ratios[worst], 2)} ({worst})"])
+    return block(["arm", "methods held out", "seeds", "held-out s→i R@10", "seen s→i R@10", "held-out ÷ seen",
+                  "worst"],
+                 rows, [rel for arm in arms.values() for rel in loeo_files(arm)],
+                 "Means over the methods held out in turn, mean ± std over the seeds at the first seed's epochs; "
+                 "the worst method's ratio is its mean "
+                 "over the seeds.")
+
+
+LOEO_RESCORED = {  # a seed's saved models (benchmarks/rescore.py --by-voice), clean and in the office; one file a batch
+    "-seed1": [LOEO + "rescored.json"], "-seed2": [LOEO + "rescored-seed2.json", LOEO + "rescored-rooms-seed2.json"]}
+
+
+def loeo_rescores(seed: str) -> dict[str, Any]:
+    """A seed's rescore files as one: every model's scores, and every folder they were heard in."""
+    files = [load(rel) for rel in LOEO_RESCORED[seed]]
+    return {"results": {k: v for f in files for k, v in f["results"].items()},
+            "data": {k: v for f in files for k, v in f["data"].items()}}
+
+
+def rescore_files(arms: dict[str, str], seed: str) -> list[str]:
+    """The rescore files of a seed that hold models of these arms: a table's sources."""
+    return [rel for rel in LOEO_RESCORED[seed]
+            if any(model.startswith(f"{arm}-without-") for arm in arms.values() for model in load(rel)["results"])]
+
+
+def loeo_rescored(arm: str, folder: str, seed: str = "-seed1") -> dict[str, tuple[float, float]]:
+    """Per method held out: (its s→i R@10, the other four methods' R@10) of the saved model on one rescored folder."""
+    rescored = loeo_rescores(seed)["results"]
+    scores = {}
+    for method, (name, pattern) in LOEO_ENGINES.items():
+        by_voice = rescored[f"{arm}-without-{name}{seed}-baseline"][folder]["by_voice"]
+        seen = [p for _, p in LOEO_ENGINES.values() if p != pattern]
+        scores[method] = (family(by_voice, [pattern]), family(by_voice, seen))
+    return scores
+
+
+def loeo_rescored_ratios(arm: str, folder: str, seed: str = "-seed1") -> dict[str, float]:
+    """Held-out ÷ seen s→i R@10 per method held out, both heard in one rescored folder's condition."""
+    return {method: held / seen for method, (held, seen) in loeo_rescored(arm, folder, seed).items()}
+
+
+def voices_leave_one_engine_out_rooms(arms: dict[str, str], seed: str = "-seed1") -> str:
+    """Each method held out, heard clean and in the office: does what carries over between engines survive a room?"""
+    rows = []
+    for label, arm in arms.items():
+        for folder, info in loeo_rescores(seed)["data"].items():
+            scores = loeo_rescored(arm, folder, seed)
+            ratios = loeo_rescored_ratios(arm, folder, seed)
+            worst = min(ratios, key=ratios.get)
+            rows.append([label, info["eval_condition"],
+                         *(f"{num(held)} ({num(ratios[m], 2)})" for m, (held, _) in scores.items()),
+                         num(mean(held for held, _ in scores.values())), num(mean(seen for _, seen in scores.values())),
+                         num(mean(ratios.values()), 2),
+                         f"{num(ratios[worst], 2)} ({worst})"])
+    return block(["arm", "heard", *(f"*{m}*" for m in LOEO_ENGINES), "held out, mean", "seen", "held-out ÷ seen",
+                  "worst"], rows,
+                 rescore_files(arms, seed), "s→i R@10 on Flickr8k dev of the method held out (÷ the four heard, same "
+                 f"condition), the seed-{seed[-1]} models; seen: the four heard methods' R@10, mean over the five "
+                 "models.")
+
+
+def ratios_said(ratios: dict[str, float]) -> str:
+    return f"{num(mean(ratios.values()), 2)} ({num(min(ratios.values()), 2)})"
+
+
+def loeo_headline(arms: dict[str, str]) -> str:
+    """README's cell: per arm the mean (worst) ratio and the mean held-out R@10; then the ratios in the office."""
+    clean = "; ".join(f"{label} {ratios_said(loeo_ratios(arm))}; {num(mean(loeo_mean(arm, 'heldout_s2i_r10')))}"
+                      for label, arm in arms.items())
+    office = "; ".join(f"{label} {ratios_said(loeo_rescored_ratios(arm, 'office'))}" for label, arm in arms.items())
+    return f"{clean}; heard in the office (seed 1's models): {office}"
+
+
+LOEO_SPLIT = {  # the recipe taken apart, on the method it serves worst; all seed 1, on one machine
+    "no measures (40 MFCC)": "plain", "5 MFCC alone": "cepstra5", "VTLP ±10 % and weight average, 40 MFCC": "vtlp-ema",
+    "the recipe (all three)": "recipe"}
+
+
+def voices_leave_one_engine_out_measures(arms: dict[str, str], held_out: str) -> str:
+    """Which of the recipe's measures carry a method never heard: each part alone, at the whole budget."""
+    name, pattern = LOEO_ENGINES[held_out]
+    rows, files = [], []
+    for label, arm in arms.items():
+        rel = loeo_file(arm, name, "-seed1")
+        r = last(rel)
+        rows.append([f"{label} (`{Path(rel).name}`)", r["epoch"], italic(num(family(r["by_voice"], [pattern])), True),
+                     num(r["seen_s2i_r10"]), num(r["voice_ratio"], 2)])
+        files.append(rel)
+    return block(["arm", "epochs", f"*{held_out}*", "seen", "held-out ÷ seen"], rows, files,
+                 f"s→i R@10 on Flickr8k dev, {held_out} held out of training, seed 1, 10 training CPU-minutes.")
+
+
+def loeo_side_by_side(arms: dict[str, str], name: str, seed: str, whole_budget: bool) -> list[dict[str, Any]]:
+    """Each arm's row for one method held out: at the last epoch every arm reached (two runs with one seed then
+    differ only in their arm, whatever the machine's speed), or each at its whole budget (for arms whose epochs
+    cost differently, as a searched configuration's do: the budget is what is equal)."""
+    rels = [loeo_file(arm, name, seed) for arm in arms.values()]
+    if whole_budget:
+        return [last(rel) for rel in rels]
+    epochs = min(last(rel)["epoch"] for rel in rels)
+    return [load(rel)["results"]["baseline"][epochs - 1] for rel in rels]
+
+
+def voices_leave_one_engine_out_paired(arms: dict[str, str], seed: str, whole_budget: bool = False,
+                                       methods: tuple[str, ...] = tuple(LOEO_ENGINES)) -> str:
+    """Arms trained from one seed on each method held out in turn (or those of ``methods``), side by side, and their
+    means."""
+    engines = {method: LOEO_ENGINES[method] for method in methods}
+    rows, per_arm = [], {label: [] for label in arms}
+    for method, (name, _) in engines.items():
+        runs = loeo_side_by_side(arms, name, seed, whole_budget)
+        cells = []
+        for label, r in zip(arms, runs):
+            per_arm[label].append(r)
+            cells += [f"{num(r['heldout_s2i_r10'])} ({num(r['voice_ratio'], 2)})", num(r["seen_s2i_r10"])]
+            cells += [r["epoch"]] if whole_budget else []
+        rows.append([f"*{method}*", *([] if whole_budget else [runs[0]["epoch"]]), *cells])
+    means = []
+    for runs in per_arm.values():
+        ratios = {method: r["voice_ratio"] for method, r in zip(engines, runs)}
+        worst = min(ratios, key=ratios.get)
+        means += [f"**{num(mean(r['heldout_s2i_r10'] for r in runs))} ({num(mean(ratios.values()), 2)}; worst "
+                  f"{num(ratios[worst], 2)}, {worst})**", f"**{num(mean(r['seen_s2i_r10'] for r in runs))}**"]
+        means += [""] if whole_budget else []
+    if len(engines) > 1:
+        rows.append(["**mean**", *([] if whole_budget else [""]), *means])
+    headers = ["method held out"] + ([] if whole_budget else ["epochs"])
+    for label in arms:
+        headers += [f"{label}: held out (÷ seen)", "seen"] + (["epochs"] if whole_budget else [])
+    files = [loeo_file(arm, name, seed) for arm in arms.values() for name, _ in engines.values()]
+    compared = ("each run after its whole budget of training CPU-minutes" if whole_budget else
+                "each pair of runs compared at the last epoch both reached in the budget")
+    return block(headers, rows, files, "s→i R@10 on Flickr8k dev (1,000 images, 10,000 utterances) of the method "
+                 f"held out, and of the four heard; {compared}.")
+
+
+def office_share(arm: str, seed: str) -> dict[str, float]:
+    """Mean over the methods held out of one seed's final models: held-out and seen s→i R@10, clean (the run's last
+    epoch) and in the office (the same model rescored)."""
+    office = loeo_rescored(arm, "office", seed)
+    clean = [last(loeo_file(arm, name, seed)) for name, _ in LOEO_ENGINES.values()]
+    return {"held_clean": mean(r["heldout_s2i_r10"] for r in clean), "held_office": mean(h for h, _ in office.values()),
+            "seen_clean": mean(r["seen_s2i_r10"] for r in clean), "seen_office": mean(s for _, s in office.values())}
+
+
+def office_share_files(arms: dict[str, str], seed: str) -> list[str]:
+    return [*(loeo_file(arm, name, seed) for arm in arms.values() for name, _ in LOEO_ENGINES.values()),
+            *rescore_files(arms, seed)]
+
+
+def voices_leave_one_engine_out_office_share(arms: dict[str, str], seed: str) -> str:
+    """What each arm's final models keep in the office of their clean recall, on the method held out and on the four
+    heard: the issue's room target (0.85) is on this share."""
+    rows = []
+    for label, arm in arms.items():
+        x = office_share(arm, seed)
+        rows.append([label, num(x["held_clean"]), num(x["held_office"]), num(x["held_office"] / x["held_clean"], 2),
+                     num(x["seen_clean"]), num(x["seen_office"]), num(x["seen_office"] / x["seen_clean"], 2)])
+    return block(["arm", "held out, clean", "held out, office", "office ÷ clean", "seen, clean", "seen, office",
+                  "office ÷ clean"], rows, office_share_files(arms, seed),
+                 f"s→i R@10 on Flickr8k dev, mean over the five methods held out in turn, the seed-{seed[-1]} models "
+                 "after their whole budget; clean: the training run's last epoch, office: the same model on dev "
+                 "prepared `--eval-condition office`.")
+
+
+def loeo_room_headline(arms: dict[str, str], seed: str) -> str:
+    """README's cell: per arm, office ÷ clean held out / heard, and the clean held-out R@10 it costs."""
+    def said(arm: str) -> str:
+        x = office_share(arm, seed)
+        return (f"{num(x['held_office'] / x['held_clean'], 2)} / {num(x['seen_office'] / x['seen_clean'], 2)} "
+                f"(clean held-out R@10 {num(x['held_clean'])})")
+    return "; ".join(f"{label} {said(arm)}" for label, arm in arms.items())
