@@ -19,10 +19,11 @@ each configuration field that varies among the replayable runs, as a choice of i
 (numbers with more than ``CONTINUOUS`` distinct values: a uniform or log-uniform range). Distance:
 each numeric field scaled to [0, 1] over its recorded range (log scale for log ranges), others 0/1.
 
-Events are sequential: one CPU, one trial at a time (``max_concurrent_trials`` 1), so the order in
-which reports reach the searcher and scheduler is exact and the simulated clock is the sum of the
-epochs trained so far. That leaves out what concurrency changes: with N workers ASHA and TPE decide
-on fewer finished results, and synchronous HyperBand idles workers while a rung fills.
+Events are sequential: one trial runs at a time (it asks for every CPU of the cluster; without HyperBand
+``max_concurrent_trials`` is 1 too), so the order in which reports reach the searcher and scheduler is
+exact and the simulated clock is the sum of the epochs trained so far. That leaves out what concurrency
+changes: with N workers ASHA and TPE decide on fewer finished results, and synchronous HyperBand idles
+workers while a rung fills.
 
     nice -n 10 .venv/bin/python benchmarks/simulate.py --data /work/prepared/paired --max-epochs 5 \\
         --out benchmarks/results/simulation/strategies.json
@@ -51,7 +52,7 @@ from provenance import provenance
 from ray import tune
 
 from sonovis.config import FeatureConfig, SearchConfig, experiment_from_flat
-from sonovis.runtime import connect
+from sonovis.runtime import cluster_cpus, connect
 from sonovis.search.strategies import REFERENCE
 from sonovis.search.tuner import make_scheduler, make_searcher, param_space, run_config, tune_config
 from sonovis.train.metrics import MEAN_RECALL, SEARCH_METRIC
@@ -212,8 +213,11 @@ def run_strategy(search: SearchConfig, strategy: str, seed: int, rec: Recorded,
     searcher, _, scheduler = strategy.partition("+")
     variant = replace(search, searcher=searcher, scheduler=scheduler, seed=seed)
     base = experiment_from_flat({**base_flat, "train.seed": seed})
+    # Every CPU of the cluster for each trial: one runs at a time on any Ray, also under HyperBand, which keeps
+    # several alive (paused). Two running at once break its bracket bookkeeping, which assumes one runs, and can
+    # leave paused trials that nothing resumes.
     trial = tune.with_resources(tune.with_parameters(replay_trial, rec=rec, pausable=scheduler == "hyperband"),
-                                {"cpu": 1})
+                                {"cpu": cluster_cpus()})
     settings = tune_config(variant, search_alg=make_searcher(variant), scheduler=make_scheduler(variant),
                            num_samples=variant.trials, reuse_actors=True)
     reports = Reports()
