@@ -24,11 +24,12 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
-from studies.loeo import (LOEO_ARMS, LOEO_CONVERSION, LOEO_HEADLINE, LOEO_RESCORED, LOEO_ROOMS, LOEO_SEARCHED,
-                          LOEO_SPLIT, loeo_files, loeo_headline, loeo_room_headline, office_share_files, seeds_said,
-                          voices_leave_one_engine_out, voices_leave_one_engine_out_measures,
-                          voices_leave_one_engine_out_office_share, voices_leave_one_engine_out_paired,
-                          voices_leave_one_engine_out_rooms, voices_leave_one_engine_out_summary)
+from studies.loeo import (LOEO_ARMS, LOEO_CONVERSION, LOEO_HEADLINE, LOEO_RESCORED, LOEO_ROOMS, LOEO_ROOMS_HEADLINE,
+                          LOEO_SEARCHED, LOEO_SPLIT, loeo_files, loeo_headline,
+                          loeo_room_headline, office_share_files, seeds_said, voices_leave_one_engine_out,
+                          voices_leave_one_engine_out_measures, voices_leave_one_engine_out_office_share,
+                          voices_leave_one_engine_out_paired, voices_leave_one_engine_out_rooms,
+                          voices_leave_one_engine_out_summary)
 from studies.quality import ablations, quality
 from studies.read import REPO, block, last, load, mean, num, spread
 from studies.search import (ENGINE_HELD_OUT_ARMS, ENGINE_HELD_OUT_DATA, ENGINE_HELD_OUT_LHS, FULL_SCALE_ARMS,
@@ -50,7 +51,7 @@ def headline() -> str:
     recipe = [last(PAIRED + n + ".json") for n in RECIPE]
     plain = [last(PAIRED + n + ".json") for n in NO_MEASURES]
     pico = lambda rows: mean(r["unheard_pico_s2i_r10"] / r["seen_s2i_r10"] for r in rows)  # noqa: E731
-    rhv = mean(r["unheard_rhvoice_s2i_r10"] / r["seen_s2i_r10"] for r in recipe)
+    rhv = lambda rows: mean(r["unheard_rhvoice_s2i_r10"] / r["seen_s2i_r10"] for r in rows)  # noqa: E731
     tri = next(s for s in load("ablations/flickr8k.json")["summary"] if s["arm"] == "tri_modal")
     tpe = next(s for s in load("strategies/builtin.json")["strategies"] if s["strategy"] == "tpe+asha")
     simulated, memory, search = load(SIMULATED), load(MEMORY), load(SEARCHED + RETRAINED)
@@ -58,6 +59,7 @@ def headline() -> str:
     engine = load(SEARCHED + ENGINE_HELD_OUT_LHS)
     engine_retrained = arm_runs(ENGINE_HELD_OUT_ARMS)
     full_scale = arm_runs(FULL_SCALE_ARMS)
+    ours = next(runs for label, runs in full_scale.items() if "recipe.toml" in label)
     def span(ratio: str) -> str:  # lowest–highest over the search_speed.py repeats
         values = [r["ratios"][ratio] for r in speed["repeats"]]
         return f"{num(min(values), 2)}–{num(max(values), 2)}"
@@ -65,17 +67,18 @@ def headline() -> str:
     rows = [
         ["Flickr8k dev s→i R@10, speech, default config", f"{num(q['q2i_r10'])} after {num(q['cpu_min'], 0)} CPU-min "
          f"(caption-text ceiling {num(t['q2i_r10'])})", "[quality](docs/results/quality.md)"],
-        ["a TTS engine never heard (Pico) ÷ voices heard, s→i R@10", f"{num(pico(recipe), 2)} with the recipe, "
-         f"{num(pico(plain), 2)} without its measures", "[voices](docs/results/voices.md)"],
-        ["a second engine never heard (RHVoice) ÷ voices heard", f"{num(rhv, 2)} with the recipe",
-         "[voices](docs/results/voices.md)"],
+        ["a TTS engine never heard (Pico) ÷ voices heard, s→i R@10", f"{num(pico(recipe), 2)} with the voice "
+         f"measures (5 MFCC, VTLP ±10 %, weight average), {num(pico(plain), 2)} without them; {num(pico(ours), 2)} "
+         "with `recipe.toml` (the measures and the searched shape, 3 seeds)", "[voices](docs/results/voices.md)"],
+        ["a second engine never heard (RHVoice) ÷ voices heard", f"{num(rhv(recipe), 2)} with the voice measures; "
+         f"{num(rhv(ours), 2)} with `recipe.toml`", "[voices](docs/results/voices.md)"],
         ["every synthesis method held out of training in turn (5 methods, 2,000 train images, 10 CPU-min, mean of "
          f"{seeds_said(LOEO_HEADLINE)} at equal epochs): held-out ÷ seen s→i R@10, mean (worst); held-out R@10, mean",
          loeo_headline(LOEO_HEADLINE),
          "[voices](docs/results/voices.md#every-synthesis-method-held-out-in-turn)"],
         ["each caption heard once clean and once through a random room, microphone, noise and codec, every method "
          "held out in turn (one seed, same data and budget): office ÷ clean s→i R@10, held out / heard",
-         loeo_room_headline(LOEO_ROOMS, "-seed2"),
+         loeo_room_headline(LOEO_ROOMS_HEADLINE, "-seed2"),
          "[voices](docs/results/voices.md#rooms-in-training-every-method-held-out-one-seed)"],
         ["caption text as a third modality (MCN), Δ s→i R@10 after one epoch",
          f"{tri['s2i_r10_delta']:+.1f} ± {num(tri['s2i_r10_std'])}", "[ablations](docs/results/ablations.md)"],
@@ -106,10 +109,11 @@ def headline() -> str:
                      f"({spread([r['heldout_s2i_r10'] for r in runs])} / {spread([r['seen_s2i_r10'] for r in runs])})"
                      for label, runs in engine_retrained.items()),
          "[search](docs/results/search.md#the-engine-held-out-search-again-with-a-latin-hypercube-start-up)"],
-        ["the same search's best and the recipe at the scale of use (all 6,000 train images, 24 CPU-min, the Scottish "
-         "accent held out): s→i R@10 seen / Scottish accent / Pico and RHVoice (engines never heard), mean ± std over "
-         "seeds", "; ".join(f"{label} " + " / ".join(spread([r[key] for r in runs]) for key in FULL_SCALE_KEYS)
-                            for label, runs in full_scale.items()),
+        ["the same search's best, with and without the weight average, and the recipe it started from at the scale of "
+         "use (all 6,000 train images, 24 CPU-min, the Scottish accent held out): s→i R@10 seen / Scottish accent / "
+         "Pico and RHVoice (engines never heard), mean ± std over seeds",
+         "; ".join(f"{label} " + " / ".join(spread([r[key] for r in runs]) for key in FULL_SCALE_KEYS)
+                   for label, runs in full_scale.items()),
          "[search](docs/results/search.md#at-the-scale-of-use-6000-images-24-cpu-minutes)"],
         ["unique memory of a training process beyond its data, peak (after an epoch)",
          f"{num(mean(r['now']['peak_mib'] - r['now']['loaded_mib'] for r in memory['runs']), 0)} MiB "
@@ -166,6 +170,7 @@ TABLES: dict[str, Callable[[], str]] = {
                                                             "-seed2"),
     "voices-leave-one-engine-out-searched": partial(voices_leave_one_engine_out_paired, LOEO_SEARCHED, "",
                                                     whole_budget=True),
+    "voices-leave-one-engine-out-weight-average": partial(voices_leave_one_engine_out_paired, ""),
     "voices-leave-one-engine-out-room-training": partial(voices_leave_one_engine_out_paired, LOEO_ROOMS, "-seed2"),
     "voices-leave-one-engine-out-room-training-office": partial(voices_leave_one_engine_out_rooms, LOEO_ROOMS,
                                                                 "-seed2"),

@@ -39,8 +39,14 @@ def test_the_curves_table_is_every_recorded_result_read_afresh(table: pd.DataFra
 
 def test_recorded_keeps_runs_long_enough_and_one_curve_per_seed(table: pd.DataFrame) -> None:
     rec = recorded(table, PAIRED, max_epochs=5)
-    assert set(rec.dims) == {"model.n_cepstra", "augment.vtlp", "train.ema_decay", "model.voice_adversary_weight"}
-    assert len(rec.values) == len(set(rec.values)) == 11
+    # the voice measures' runs vary four dimensions; the searched shape with the weight average (one seed reached
+    # 5 epochs) adds seven more, each with two recorded values
+    searched = {"model.pairs", "model.pooling", "model.embed_dim", "model.dropout", "train.batch_size", "train.lr",
+                "train.weight_decay"}
+    assert set(rec.dims) == {"model.n_cepstra", "augment.vtlp", "train.ema_decay", "model.voice_adversary_weight",
+                             *searched}
+    assert len(rec.values) == len(set(rec.values)) == 12
+    assert all(len(space(rec)[d]["choice"]) == 2 for d in searched)
     for curves, labels in zip(rec.curves, rec.labels):
         assert all([row["epoch"] for row in c] == [1, 2, 3, 4, 5] for c in curves)
         assert len(set(labels)) == len(labels)
@@ -57,7 +63,9 @@ def test_nearest_finds_a_recorded_configuration_itself_and_reads_0_cepstra_as_al
     for i, values in enumerate(rec.values):
         assert nearest(rec, dict(zip(rec.dims, values)), rng) == i
     # all 40 coefficients (0) lie next to 20, not next to 3: n_cepstra = 0 means every prepared one
-    plain = {"augment.vtlp": 0.0, "model.voice_adversary_weight": 0.0, "train.ema_decay": 0.0}
+    base = base_config(table, PAIRED)
+    plain = {**{d: base[d] for d in rec.dims}, "augment.vtlp": 0.0, "model.voice_adversary_weight": 0.0,
+             "train.ema_decay": 0.0}
     found = rec.values[nearest(rec, {**plain, "model.n_cepstra": 0}, rng)]
     assert dict(zip(rec.dims, found))["model.n_cepstra"] == 0
     assert rec.scale["model.n_cepstra"] == (3, 40, False)

@@ -13,7 +13,9 @@ LOEO_ENGINES = {  # a synthesis method -> its file-name part and the dev voice p
     "espeak-ng formants": ("espeak-formants", "espeak:en"), "mbrola": ("mbrola", "mb-"), "flite": ("flite", "flite:"),
     "Pico": ("pico", "pico:"), "RHVoice": ("rhvoice", "rhvoice:")}
 LOEO_ARMS = {"no measures (40 MFCC)": "plain", "the recipe (5 MFCC, VTLP ±10 %, weight average)": "recipe"}
-LOEO_HEADLINE = {"the recipe": "recipe", "no measures": "plain"}  # README's short names for the same arms
+# README's short names for the same arms ("the recipe" of docs/results/voices.md is README's voice measures)
+LOEO_HEADLINE = {"the voice measures": "recipe", "no measures": "plain"}
+LOEO_ROOMS_HEADLINE = {"the voice measures": "recipe", "the same, half the renditions through a room": "recipe-rooms"}
 LOEO_CONVERSION = {  # the recipe on the clean prep, and on one where each caption's first rendition went through WORLD
     "the recipe": "recipe", "the recipe, half the renditions converted": "recipe-vc"}
 LOEO_ROOMS = {  # the recipe on the clean prep, and on one where each caption's first rendition went through a random
