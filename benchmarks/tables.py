@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from studies.loeo import (LOEO_ARMS, LOEO_CONVERSION, LOEO_HEADLINE, LOEO_RESCORED, LOEO_ROOMS, LOEO_ROOMS_HEADLINE,
-                          LOEO_SEARCHED, LOEO_SPLIT, loeo_files, loeo_headline,
+                          LOEO_RECIPE_TOML, LOEO_SEARCHED, LOEO_SPLIT, loeo_files, loeo_headline,
                           loeo_room_headline, office_share_files, seeds_said, voices_leave_one_engine_out,
                           voices_leave_one_engine_out_measures, voices_leave_one_engine_out_office_share,
                           voices_leave_one_engine_out_paired, voices_leave_one_engine_out_rooms,
@@ -170,6 +170,8 @@ TABLES: dict[str, Callable[[], str]] = {
                                                             "-seed2"),
     "voices-leave-one-engine-out-searched": partial(voices_leave_one_engine_out_paired, LOEO_SEARCHED, "",
                                                     whole_budget=True),
+    "voices-leave-one-engine-out-recipe-toml": partial(voices_leave_one_engine_out_paired, LOEO_RECIPE_TOML, "",
+                                                       whole_budget=True),
     "voices-leave-one-engine-out-weight-average": partial(voices_leave_one_engine_out_paired, ""),
     "voices-leave-one-engine-out-room-training": partial(voices_leave_one_engine_out_paired, LOEO_ROOMS, "-seed2"),
     "voices-leave-one-engine-out-room-training-office": partial(voices_leave_one_engine_out_rooms, LOEO_ROOMS,

@@ -23,6 +23,9 @@ LOEO_ROOMS = {  # the recipe on the clean prep, and on one where each caption's 
     "the recipe": "recipe", "the recipe, half the renditions through a room": "recipe-rooms"}
 LOEO_SEARCHED = {  # the recipe, and the engine-held-out search's best (docs/results/search.md), seed 0
     "the recipe": "recipe", "the search's best (mbrola held out while searching)": "searched"}
+LOEO_RECIPE_TOML = {  # the same two, and the search's best with the recipe's weight average: recipe.toml since #25's
+    # full-scale retrains (docs/results/search.md), seed 0
+    "the voice recipe": "recipe", "the search's best": "searched", "with the weight average (`recipe.toml`)": "searched-ema"}
 LOEO_SEEDS = {"plain": ["", "-seed1"], "recipe": ["", "-seed1", "-seed2"]}  # per arm, each seed's file-name suffix
 # Seeds 1 and 2 ran on machines where an epoch cost 0.7-0.9 and 0.9-1.1 CPU-minutes against seed 0's 1.2-1.5, so
 # the same budget gave them 10-14 and 8-11 epochs against 6-8: the seeds are compared at seed 0's epochs (every
