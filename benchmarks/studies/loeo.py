@@ -103,7 +103,9 @@ def voices_leave_one_engine_out_summary(arms: dict[str, str]) -> str:
 
 
 LOEO_RESCORED = {  # a seed's saved models (benchmarks/rescore.py --by-voice), clean and in the office; one file a batch
-    "-seed1": [LOEO + "rescored.json"], "-seed2": [LOEO + "rescored-seed2.json", LOEO + "rescored-rooms-seed2.json"]}
+    "": [LOEO + "rescored-searched-ema.json"], "-seed1": [LOEO + "rescored.json"],
+    "-seed2": [LOEO + "rescored-seed2.json", LOEO + "rescored-rooms-seed2.json"]}
+LOEO_RECIPE_TOML_OFFICE = {"`recipe.toml` (seed 0)": "searched-ema"}  # its only seed with every method held out
 
 
 def loeo_rescores(seed: str) -> dict[str, Any]:
@@ -254,7 +256,7 @@ def voices_leave_one_engine_out_office_share(arms: dict[str, str], seed: str) ->
                      num(x["seen_clean"]), num(x["seen_office"]), num(x["seen_office"] / x["seen_clean"], 2)])
     return block(["arm", "held out, clean", "held out, office", "office ÷ clean", "seen, clean", "seen, office",
                   "office ÷ clean"], rows, office_share_files(arms, seed),
-                 f"s→i R@10 on Flickr8k dev, mean over the five methods held out in turn, the seed-{seed[-1]} models "
+                 f"s→i R@10 on Flickr8k dev, mean over the five methods held out in turn, the seed-{seed[-1:] or 0} models "
                  "after their whole budget; clean: the training run's last epoch, office: the same model on dev "
                  "prepared `--eval-condition office`.")
 
