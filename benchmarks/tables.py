@@ -33,9 +33,10 @@ from studies.loeo import (LOEO_ARMS, LOEO_CONVERSION, LOEO_HEADLINE, LOEO_RECIPE
 from studies.quality import ablations, quality
 from studies.read import REPO, block, last, load, mean, num, spread
 from studies.search import (ENGINE_HELD_OUT_ARMS, ENGINE_HELD_OUT_DATA, ENGINE_HELD_OUT_LHS, FULL_SCALE_ARMS,
-                            FULL_SCALE_DATA, FULL_SCALE_KEYS, LONGEST, RESCORED, RETRAINED, SEARCH_ARMS,
-                            SEARCH_ARMS_UNDER_LOAD, SEARCHED, SEARCHES, SIMULATED, WARM, arm_runs, search_recall,
-                            search_retrains, search_summary, simulated_strategies, strategies, strategy_name)
+                            FULL_SCALE_DATA, FULL_SCALE_KEYS, LONGEST, RECIPE_TOML_RUNS, RESCORED, RETRAINED,
+                            SEARCH_ARMS, SEARCH_ARMS_UNDER_LOAD, SEARCHED, SEARCHES, SIMULATED, WARM, arm_runs,
+                            search_recall, search_retrains, search_summary, simulated_strategies, strategies,
+                            strategy_name)
 from studies.speed import MEMORY, SEARCH_SPEED, search_speed, train_memory
 from studies.voices import (ACCENTS, CONDITION_ARMS, ENGINES, FOUR, MBROLA_HELD, NO_MEASURES, PAIRED, RECIPE,
                             voices_accents, voices_conditions, voices_families, voices_paired, voices_paired_means,
@@ -59,7 +60,7 @@ def headline() -> str:
     engine = load(SEARCHED + ENGINE_HELD_OUT_LHS)
     engine_retrained = arm_runs(ENGINE_HELD_OUT_ARMS)
     full_scale = arm_runs(FULL_SCALE_ARMS)
-    ours = next(runs for label, runs in full_scale.items() if "recipe.toml" in label)
+    ours = [last(rel) for rel in RECIPE_TOML_RUNS]
     def span(ratio: str) -> str:  # lowest–highest over the search_speed.py repeats
         values = [r["ratios"][ratio] for r in speed["repeats"]]
         return f"{num(min(values), 2)}–{num(max(values), 2)}"

@@ -32,6 +32,11 @@ LOEO_SEEDS = {"plain": ["", "-seed1"], "recipe": ["", "-seed1", "-seed2"]}  # pe
 # epoch is scored).
 
 
+def seed_number(seed: str) -> str:
+    """A seed's file-name suffix ("", "-seed1", ...) as the seed it names: "" is seed 0."""
+    return seed.removeprefix("-seed") or "0"
+
+
 def loeo_file(arm: str, name: str, seed: str) -> str:
     """One leave-one-engine-out run's result file: its arm, the method held out (file-name part), its seed suffix."""
     return f"{LOEO}{arm}-without-{name}{seed}.json"
@@ -153,8 +158,8 @@ def voices_leave_one_engine_out_rooms(arms: dict[str, str], seed: str = "-seed1"
     return block(["arm", "heard", *(f"*{m}*" for m in LOEO_ENGINES), "held out, mean", "seen", "held-out ÷ seen",
                   "worst"], rows,
                  rescore_files(arms, seed), "s→i R@10 on Flickr8k dev of the method held out (÷ the four heard, same "
-                 f"condition), the seed-{seed[-1]} models; seen: the four heard methods' R@10, mean over the five "
-                 "models.")
+                 f"condition), the seed-{seed_number(seed)} models; seen: the four heard methods' R@10, mean over "
+                 "the five models.")
 
 
 def ratios_said(ratios: dict[str, float]) -> str:
@@ -256,9 +261,9 @@ def voices_leave_one_engine_out_office_share(arms: dict[str, str], seed: str) ->
                      num(x["seen_clean"]), num(x["seen_office"]), num(x["seen_office"] / x["seen_clean"], 2)])
     return block(["arm", "held out, clean", "held out, office", "office ÷ clean", "seen, clean", "seen, office",
                   "office ÷ clean"], rows, office_share_files(arms, seed),
-                 f"s→i R@10 on Flickr8k dev, mean over the five methods held out in turn, the seed-{seed[-1:] or 0} models "
-                 "after their whole budget; clean: the training run's last epoch, office: the same model on dev "
-                 "prepared `--eval-condition office`.")
+                 "s→i R@10 on Flickr8k dev, mean over the five methods held out in turn, the "
+                 f"seed-{seed_number(seed)} models after their whole budget; clean: the training run's last epoch, "
+                 "office: the same model on dev prepared `--eval-condition office`.")
 
 
 def loeo_room_headline(arms: dict[str, str], seed: str) -> str:

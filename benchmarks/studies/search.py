@@ -47,11 +47,11 @@ ENGINE_HELD_OUT_ARMS = {  # mbrola held out, 3 seeds, the engine-held-out search
     "default (no measures)": [loeo_file("plain", "mbrola", s) for s in ("", "-seed1", "-seed2")],  # seed 1: faster
 }
 FULL_SCALE = SEARCHED + "flickr8k-full24/"
+RECIPE_TOML_RUNS = [f"{FULL_SCALE}searched-ema-seed{i}.json" for i in SEEDS]  # recipe.toml's configuration
 FULL_SCALE_ARMS = {  # the engine-held-out search's best at the scale, beside the recipe, same machine and run
     "the engine-held-out search's best": [f"{FULL_SCALE}searched-seed{i}.json" for i in SEEDS],
     # the same with the recipe's weight average (train.ema_decay 0.999): recipe.toml since it won here
-    "the search's best with the weight average (`recipe.toml`)": [f"{FULL_SCALE}searched-ema-seed{i}.json"
-                                                                  for i in SEEDS],
+    "the search's best with the weight average (`recipe.toml`)": RECIPE_TOML_RUNS,
     "the voice recipe (5 MFCC, VTLP ±10 %, weight average)": [f"{FULL_SCALE}recipe-seed{i}.json" for i in SEEDS],
 }
 FULL_SCALE_KEYS = ("seen_s2i_r10", "heldout_s2i_r10", "unheard_pico_s2i_r10", "unheard_rhvoice_s2i_r10")
