@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Callable
 
 from studies.loeo import (LOEO_ARMS, LOEO_CONVERSION, LOEO_HEADLINE, LOEO_RECIPE_TOML, LOEO_RECIPE_TOML_OFFICE,
-                          LOEO_RESCORED, LOEO_ROOMS, LOEO_ROOMS_HEADLINE, LOEO_SEARCHED, LOEO_SPLIT, loeo_files,
-                          loeo_headline, loeo_room_headline, office_share_files, seeds_said,
+                          LOEO_RECIPE_TOML_ROOMS, LOEO_RESCORED, LOEO_ROOMS, LOEO_ROOMS_HEADLINE, LOEO_SEARCHED,
+                          LOEO_SPLIT, loeo_files, loeo_headline, loeo_room_headline, office_share_files, seeds_said,
                           voices_leave_one_engine_out, voices_leave_one_engine_out_measures,
                           voices_leave_one_engine_out_office_share, voices_leave_one_engine_out_paired,
                           voices_leave_one_engine_out_rooms, voices_leave_one_engine_out_summary)
@@ -79,7 +79,7 @@ def headline() -> str:
          "[voices](docs/results/voices.md#every-synthesis-method-held-out-in-turn)"],
         ["each caption heard once clean and once through a random room, microphone, noise and codec, every method "
          "held out in turn (one seed, same data and budget): office ÷ clean s→i R@10, held out / heard",
-         loeo_room_headline(LOEO_ROOMS_HEADLINE, "-seed2"),
+         f"{loeo_room_headline(LOEO_ROOMS_HEADLINE, '-seed2')}; {loeo_room_headline(LOEO_RECIPE_TOML_ROOMS, '')}",
          "[voices](docs/results/voices.md#rooms-in-training-every-method-held-out-one-seed)"],
         ["caption text as a third modality (MCN), Δ s→i R@10 after one epoch",
          f"{tri['s2i_r10_delta']:+.1f} ± {num(tri['s2i_r10_std'])}", "[ablations](docs/results/ablations.md)"],
@@ -137,7 +137,7 @@ def headline() -> str:
              *(rel for arms in (SEARCH_ARMS, ENGINE_HELD_OUT_ARMS, FULL_SCALE_ARMS) for rels in arms.values()
                for rel in rels),
              *(rel for arm in LOEO_HEADLINE.values() for rel in loeo_files(arm)), *LOEO_RESCORED["-seed1"],
-             *office_share_files(LOEO_ROOMS, "-seed2")]
+             *office_share_files(LOEO_ROOMS, "-seed2"), *office_share_files(LOEO_RECIPE_TOML_ROOMS, "")]
     return block(["what", "measured", "details"], rows, files,
                  "Recipe and no-measures figures are means over the seeds' files (four and two).")
 
@@ -175,6 +175,12 @@ TABLES: dict[str, Callable[[], str]] = {
                                                        whole_budget=True),
     "voices-leave-one-engine-out-recipe-toml-office": partial(voices_leave_one_engine_out_office_share,
                                                               LOEO_RECIPE_TOML_OFFICE, ""),
+    "voices-leave-one-engine-out-recipe-toml-room-training": partial(voices_leave_one_engine_out_paired,
+                                                                     LOEO_RECIPE_TOML_ROOMS, ""),
+    "voices-leave-one-engine-out-recipe-toml-room-training-office": partial(voices_leave_one_engine_out_rooms,
+                                                                            LOEO_RECIPE_TOML_ROOMS, ""),
+    "voices-leave-one-engine-out-recipe-toml-room-training-share": partial(voices_leave_one_engine_out_office_share,
+                                                                           LOEO_RECIPE_TOML_ROOMS, ""),
     "voices-leave-one-engine-out-weight-average": partial(voices_leave_one_engine_out_paired, ""),
     "voices-leave-one-engine-out-room-training": partial(voices_leave_one_engine_out_paired, LOEO_ROOMS, "-seed2"),
     "voices-leave-one-engine-out-room-training-office": partial(voices_leave_one_engine_out_rooms, LOEO_ROOMS,

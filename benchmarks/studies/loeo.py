@@ -26,6 +26,9 @@ LOEO_SEARCHED = {  # the recipe, and the engine-held-out search's best (docs/res
 LOEO_RECIPE_TOML = {  # the same two, and the search's best with the recipe's weight average: recipe.toml since #25's
     # full-scale retrains (docs/results/search.md), seed 0
     "the voice recipe": "recipe", "the search's best": "searched", "with the weight average (`recipe.toml`)": "searched-ema"}
+LOEO_RECIPE_TOML_ROOMS = {  # recipe.toml on the clean prep, and on the prep where each caption's first rendition went
+    # through a random room, microphone, noise and codec (the voice recipe's measure above, now on recipe.toml), seed 0
+    "`recipe.toml`": "searched-ema", "`recipe.toml`, half the renditions through a room": "searched-ema-rooms"}
 LOEO_SEEDS = {"plain": ["", "-seed1"], "recipe": ["", "-seed1", "-seed2"]}  # per arm, each seed's file-name suffix
 # Seeds 1 and 2 ran on machines where an epoch cost 0.7-0.9 and 0.9-1.1 CPU-minutes against seed 0's 1.2-1.5, so
 # the same budget gave them 10-14 and 8-11 epochs against 6-8: the seeds are compared at seed 0's epochs (every
@@ -108,7 +111,7 @@ def voices_leave_one_engine_out_summary(arms: dict[str, str]) -> str:
 
 
 LOEO_RESCORED = {  # a seed's saved models (benchmarks/rescore.py --by-voice), clean and in the office; one file a batch
-    "": [LOEO + "rescored-searched-ema.json"], "-seed1": [LOEO + "rescored.json"],
+    "": [LOEO + "rescored-searched-ema.json", LOEO + "rescored-searched-ema-rooms.json"], "-seed1": [LOEO + "rescored.json"],
     "-seed2": [LOEO + "rescored-seed2.json", LOEO + "rescored-rooms-seed2.json"]}
 LOEO_RECIPE_TOML_OFFICE = {"`recipe.toml` (seed 0)": "searched-ema"}  # its only seed with every method held out
 
@@ -267,9 +270,9 @@ def voices_leave_one_engine_out_office_share(arms: dict[str, str], seed: str) ->
 
 
 def loeo_room_headline(arms: dict[str, str], seed: str) -> str:
-    """README's cell: per arm, office ÷ clean held out / heard, and the clean held-out R@10 it costs."""
+    """README's cell: per arm, office ÷ clean held out / heard, and the held-out R@10 clean and in the office."""
     def said(arm: str) -> str:
         x = office_share(arm, seed)
         return (f"{num(x['held_office'] / x['held_clean'], 2)} / {num(x['seen_office'] / x['seen_clean'], 2)} "
-                f"(clean held-out R@10 {num(x['held_clean'])})")
+                f"(held-out R@10 clean {num(x['held_clean'])}, office {num(x['held_office'])})")
     return "; ".join(f"{label} {said(arm)}" for label, arm in arms.items())
