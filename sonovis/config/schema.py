@@ -264,7 +264,9 @@ class SearchConfig:
     # Trials TPE samples at random before it models anything (Optuna's default, fine for 50 trials);
     # lower it when comparing TPE with random sampling at a dozen trials, or the two are the same.
     startup_trials: int = ranged(10, "[0, inf)")
-    scheduler: str = "asha"  # asha | hyperband | fifo (no early stopping): tuner.SCHEDULERS
+    # asha | hyperband | fifo (no early stopping): tuner.SCHEDULERS. HyperBand may stop no trial when several run
+    # at once (tuner.HYPERBAND_AT_ONCE says why); ASHA does not wait for a rung to fill.
+    scheduler: str = "asha"
     # What ASHA's rungs and a trial's budget count: "epochs", or "cpu_minutes" (each trial's training
     # and evaluation CPU), so that a dearer epoch costs the search what it costs the machine (search/clock.py).
     clock: str = "epochs"

@@ -178,6 +178,12 @@ SAMPLERS: dict[str, Callable[[SearchConfig], optuna.samplers.BaseSampler]] = {
     "tpe": lambda s: optuna.samplers.TPESampler(seed=s.seed, n_startup_trials=s.startup_trials),
     "random": lambda s: optuna.samplers.RandomSampler(seed=s.seed),
 }
+# Ray's synchronous HyperBand halves a rung among the bracket's trials that exist, and Tune asks the searcher for
+# trials only as the concurrency limit allows: measured on 2 CPUs, 10 trials of up to 4 epochs, none stopped
+# (docs/results/strategies.md). Raising the limit would run two at once, which its bookkeeping does not expect.
+HYPERBAND_AT_ONCE = ("[tune] warning: search.scheduler = \"hyperband\" with {n} trials at once: Ray's synchronous "
+                     "HyperBand halves each rung among the {n} trials Tune has asked for, so it may stop none; "
+                     "\"asha\" stops trials without waiting for a rung to fill")
 SCHEDULERS: dict[str, Callable[[SearchConfig], TrialScheduler]] = {
     "asha": lambda s: ASHAScheduler(**rungs(s), reduction_factor=s.reduction_factor),  # in epochs or CPU minutes
     "fifo": lambda s: FIFOScheduler(),  # no early stopping
@@ -286,6 +292,8 @@ def run_search(search: SearchConfig, base: ExperimentConfig, data_path: str | Pa
     spend = f" or {search.max_cpu_minutes:g} CPU-min" if budget(search) else ""
     echo(f"[tune] {search.trials} trials, up to {search.max_epochs} epochs{spend} each, "
          f"{concurrency(search)} at once; dashboard: {dashboard}")
+    if search.scheduler == "hyperband" and concurrency(search) > 1:
+        echo(HYPERBAND_AT_ONCE.format(n=concurrency(search)))
     results = tuner.fit()
     return summarise(results, search, runs, echo)
 
@@ -334,7 +342,8 @@ def summarise(results: tune.ResultGrid, search: SearchConfig, runs: Path, echo: 
     (runs / "best.json").write_text(json.dumps(outcome.__dict__, indent=1, default=str))
     errored = sum(1 for r in results if r.error)
     echo(format_table(
-        ["trials", "finished", "stopped by ASHA", "errored", "best " + SEARCH_METRIC, "best s2i R@10"],
+        ["trials", "finished", f"stopped by {search.scheduler.upper()}", "errored", "best " + SEARCH_METRIC,
+         "best s2i R@10"],
         [[len(table), len(table) - outcome.stopped_early - errored, outcome.stopped_early, errored,
           outcome.best_metrics.get(SEARCH_METRIC, 0.0), outcome.best_metrics.get("s2i_r10", 0.0)]],
         title="search"))

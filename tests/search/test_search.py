@@ -21,6 +21,7 @@ from sonovis.data.shards import load_prepared
 from sonovis.errors import ConfigError, InputError
 from sonovis.search.tuner import (
     EXPERIMENT,
+    HYPERBAND_AT_ONCE,
     ORPHAN_REASON,
     PrunedAwareOptunaSearch,
     param_space,
@@ -71,6 +72,19 @@ def test_search_stops_trials_early_and_optuna_hears_every_one(prepared_builtin: 
     scores = load_checkpoint(best["best_checkpoint"], data).evaluate("dev")
     assert scores["mean_recall"] == pytest.approx(best["best_metrics"]["mean_recall"], abs=1e-4)
     assert (tmp_path / EXPERIMENT).is_dir() and list((tmp_path / EXPERIMENT).glob("trial_*/events.out.tfevents*"))
+
+
+def test_hyperband_with_trials_at_once_says_it_may_stop_none(prepared_builtin: Path, tmp_path: Path,
+                                                             ray_local) -> None:
+    """Two trials at once on the suite's 2-CPU Ray: the user is told before the search, and the summary counts what
+    the scheduler in use stopped, under its own name."""
+    said: list[str] = []
+    search = SearchConfig(trials=2, max_epochs=2, reduction_factor=2, scheduler="hyperband", space=SPACE)
+    outcome = run_search(search, BASE, prepared_builtin, tmp_path, echo=said.append)
+    assert HYPERBAND_AT_ONCE.format(n=2) in said
+    summary = said[-1]
+    assert "stopped by HYPERBAND" in summary and "ASHA" not in summary
+    assert outcome.trials == 2 and len(pd.read_csv(tmp_path / "trials.csv")) == 2
 
 
 def test_killed_driver_resumes_with_every_trial_once(prepared_builtin: Path, tmp_path: Path) -> None:
