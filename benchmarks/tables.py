@@ -37,7 +37,7 @@ from studies.search import (ENGINE_HELD_OUT_ARMS, ENGINE_HELD_OUT_DATA, ENGINE_H
                             SEARCH_ARMS, SEARCH_ARMS_UNDER_LOAD, SEARCHED, SEARCHES, SIMULATED, WARM, arm_runs,
                             search_recall, search_retrains, search_summary, simulated_strategies, strategies,
                             strategy_name)
-from studies.speed import MEMORY, SEARCH_SPEED, search_speed, train_memory
+from studies.speed import MEMORY, SEARCH_SPEED, SEARCH_SPEED_LONG, search_speed, train_memory
 from studies.voices import (ACCENTS, CONDITION_ARMS, ENGINES, FOUR, MBROLA_HELD, NO_MEASURES, PAIRED, RECIPE,
                             voices_accents, voices_conditions, voices_families, voices_paired, voices_paired_means,
                             voices_rhvoice)
@@ -57,12 +57,13 @@ def headline() -> str:
     tpe = next(s for s in load("strategies/builtin.json")["strategies"] if s["strategy"] == "tpe+asha")
     simulated, memory, search = load(SIMULATED), load(MEMORY), load(SEARCHED + RETRAINED)
     speed, longest, warm = load(SEARCH_SPEED), load(SEARCHED + LONGEST), load(SEARCHED + WARM)
+    speed_long = load(SEARCH_SPEED_LONG)
     engine = load(SEARCHED + ENGINE_HELD_OUT_LHS)
     engine_retrained = arm_runs(ENGINE_HELD_OUT_ARMS)
     full_scale = arm_runs(FULL_SCALE_ARMS)
     ours = [last(rel) for rel in RECIPE_TOML_RUNS]
-    def span(ratio: str) -> str:  # lowest–highest over the search_speed.py repeats
-        values = [r["ratios"][ratio] for r in speed["repeats"]]
+    def span(ratio: str, run: dict = speed) -> str:  # lowest–highest over the search_speed.py repeats
+        values = [r["ratios"][ratio] for r in run["repeats"]]
         return f"{num(min(values), 2)}–{num(max(values), 2)}"
     retrained = arm_runs(SEARCH_ARMS)
     rows = [
@@ -123,8 +124,9 @@ def headline() -> str:
          f"({num(mean(r['before']['after_epoch_mib'][-1] - r['before']['loaded_mib'] for r in memory['runs']), 0)})",
          "[speed](docs/results/speed.md#memory-of-a-training-process)"],
         ["a search's trials on 2 cores, 600 Flickr8k images: throughput of 2 at once ÷ 1, a Tune trial ÷ "
-         "the bare loop, peak USS a trial", f"concurrency {span('concurrency')}×; overhead {span('overhead')}×; "
-                                            f"USS {span('uss_gib')} GiB",
+         "the bare loop, peak USS a trial", f"concurrency {span('concurrency')}× ({speed['epochs']}-epoch trials), "
+                                            f"{span('concurrency', speed_long)}× ({speed_long['epochs']}-epoch); "
+                                            f"overhead {span('overhead')}×; USS {span('uss_gib')} GiB",
          "[speed](docs/results/speed.md#search-throughput-and-memory-per-trial)"],
         ["simulated searches of 200 trials, replaying recorded Flickr8k curves: seeds in which each strategy "
          "reaches random search's best", "; ".join(f"{strategy_name(x['strategy'])} {x['seeds'] - x['never']} of "
@@ -132,7 +134,7 @@ def headline() -> str:
          "[strategies](docs/results/strategies.md#strategies-compared-by-simulation)"],
     ]
     files = ["quality/default.json", "quality/text-ceiling.json", *(PAIRED + n + ".json" for n in RECIPE + NO_MEASURES),
-             "ablations/flickr8k.json", "strategies/builtin.json", SIMULATED, MEMORY, SEARCH_SPEED,
+             "ablations/flickr8k.json", "strategies/builtin.json", SIMULATED, MEMORY, SEARCH_SPEED, SEARCH_SPEED_LONG,
              SEARCHED + RETRAINED, SEARCHED + LONGEST, SEARCHED + WARM, SEARCHED + ENGINE_HELD_OUT_LHS,
              *(rel for arms in (SEARCH_ARMS, ENGINE_HELD_OUT_ARMS, FULL_SCALE_ARMS) for rels in arms.values()
                for rel in rels),
@@ -241,6 +243,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "search-retrains-full-scale": partial(search_retrains, FULL_SCALE_ARMS, data=FULL_SCALE_DATA),
     "speed-train-memory": partial(train_memory, MEMORY),
     "speed-search": partial(search_speed, SEARCH_SPEED),
+    "speed-search-6-epochs": partial(search_speed, SEARCH_SPEED_LONG),
 }
 
 # ---------------------------------------------------------------- rewriting pages

@@ -24,6 +24,7 @@ def train_memory(rel: str) -> str:
 
 
 SEARCH_SPEED = "speed/search.json"
+SEARCH_SPEED_LONG = "speed/search-6-epochs.json"  # the same with trials three times as long: fixed costs thinner
 
 
 def search_speed(rel: str) -> str:
