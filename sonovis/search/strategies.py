@@ -33,6 +33,7 @@ from sonovis.search.tuner import (
     summarise,
     trainable,
     trial_data,
+    warn_hyperband_at_once,
 )
 from sonovis.table import format_table
 from sonovis.train.metrics import SEARCH_METRIC
@@ -125,6 +126,7 @@ def compare_strategies(ablate: AblateConfig, search: SearchConfig, base: Experim
     for i, (strategy, variant) in enumerate(variants.items(), 1):
         echo(f"[strategies] {i}/{len(variants)} {strategy}: {variant.trials} trials of up to "
              f"{variant.max_epochs} epochs, {concurrency(variant)} at once")
+        warn_hyperband_at_once(variant, echo)
         folders[strategy].mkdir(parents=True, exist_ok=True)
         started = time.time()
         results = make_tuner(variant, base, trial, folders[strategy]).fit()

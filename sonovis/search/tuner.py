@@ -208,6 +208,12 @@ def make_searcher(search: SearchConfig, storage: str | None = None,
     )
 
 
+def warn_hyperband_at_once(search: SearchConfig, echo: Callable[[str], None]) -> None:
+    """Say so before a search whose HyperBand may stop nothing (HYPERBAND_AT_ONCE): searches and comparisons alike."""
+    if search.scheduler == "hyperband" and (at_once := concurrency(search)) > 1:
+        echo(HYPERBAND_AT_ONCE.format(n=at_once))
+
+
 def make_scheduler(search: SearchConfig) -> TrialScheduler:
     """``search.scheduler``: what stops (or pauses) trials early."""
     if search.scheduler not in SCHEDULERS:
@@ -292,8 +298,7 @@ def run_search(search: SearchConfig, base: ExperimentConfig, data_path: str | Pa
     spend = f" or {search.max_cpu_minutes:g} CPU-min" if budget(search) else ""
     echo(f"[tune] {search.trials} trials, up to {search.max_epochs} epochs{spend} each, "
          f"{concurrency(search)} at once; dashboard: {dashboard}")
-    if search.scheduler == "hyperband" and concurrency(search) > 1:
-        echo(HYPERBAND_AT_ONCE.format(n=concurrency(search)))
+    warn_hyperband_at_once(search, echo)
     results = tuner.fit()
     return summarise(results, search, runs, echo)
 
