@@ -62,8 +62,8 @@ def headline() -> str:
     engine_retrained = arm_runs(ENGINE_HELD_OUT_ARMS)
     full_scale = arm_runs(FULL_SCALE_ARMS)
     ours = [last(rel) for rel in RECIPE_TOML_RUNS]
-    def span(ratio: str, run: dict = speed) -> str:  # lowest–highest over the search_speed.py repeats
-        values = [r["ratios"][ratio] for r in run["repeats"]]
+    def span(ratio: str, *runs: dict) -> str:  # lowest–highest over the search_speed.py repeats of these runs
+        values = [r["ratios"][ratio] for run in runs or (speed, speed_long) for r in run["repeats"]]
         return f"{num(min(values), 2)}–{num(max(values), 2)}"
     retrained = arm_runs(SEARCH_ARMS)
     rows = [
@@ -124,9 +124,10 @@ def headline() -> str:
          f"({num(mean(r['before']['after_epoch_mib'][-1] - r['before']['loaded_mib'] for r in memory['runs']), 0)})",
          "[speed](docs/results/speed.md#memory-of-a-training-process)"],
         ["a search's trials on 2 cores, 600 Flickr8k images: throughput of 2 at once ÷ 1, a Tune trial ÷ "
-         "the bare loop, peak USS a trial", f"concurrency {span('concurrency')}× ({speed['epochs']}-epoch trials), "
-                                            f"{span('concurrency', speed_long)}× ({speed_long['epochs']}-epoch); "
-                                            f"overhead {span('overhead')}×; USS {span('uss_gib')} GiB",
+         "the bare loop, peak USS a trial",
+         f"concurrency {span('concurrency', speed)}× ({speed['epochs']}-epoch trials), "
+         f"{span('concurrency', speed_long)}× ({speed_long['epochs']}-epoch); "
+         f"over both: overhead {span('overhead')}×, USS {span('uss_gib')} GiB",
          "[speed](docs/results/speed.md#search-throughput-and-memory-per-trial)"],
         ["simulated searches of 200 trials, replaying recorded Flickr8k curves: seeds in which each strategy "
          "reaches random search's best", "; ".join(f"{strategy_name(x['strategy'])} {x['seeds'] - x['never']} of "
