@@ -8,6 +8,7 @@ Every table sits between two markers, and only this script writes what is betwee
 
     python benchmarks/tables.py            # rewrite every page in place
     python benchmarks/tables.py --check    # exit 1, naming the pages, if any page is out of date
+                                           # (either way: exit 1 if a table in TABLES is on no page)
 
 Each table ends with a line naming its source files (under benchmarks/results/) and the commit
 each one's provenance records. Standard library only. One function per kind of table, in
@@ -184,7 +185,6 @@ TABLES: dict[str, Callable[[], str]] = {
                                                                             LOEO_RECIPE_TOML_ROOMS, ""),
     "voices-leave-one-engine-out-recipe-toml-room-training-share": partial(voices_leave_one_engine_out_office_share,
                                                                            LOEO_RECIPE_TOML_ROOMS, ""),
-    "voices-leave-one-engine-out-weight-average": partial(voices_leave_one_engine_out_paired, ""),
     "voices-leave-one-engine-out-room-training": partial(voices_leave_one_engine_out_paired, LOEO_ROOMS, "-seed2"),
     "voices-leave-one-engine-out-room-training-office": partial(voices_leave_one_engine_out_rooms, LOEO_ROOMS,
                                                                 "-seed2"),
@@ -263,21 +263,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="rewrite nothing; exit 1 if any page is out of date")
     args = parser.parse_args(argv)
-    stale = []
+    stale, shown = [], set()
     for page in PAGES:
         text = page.read_text()
+        shown |= {m.group(2) for m in MARKER.finditer(text)}
         new = render(text, page)
         if new != text:
             stale.append(page.relative_to(REPO))
             if not args.check:
                 page.write_text(new)
-    if args.check:
-        for page in stale:
-            print(f"out of date: {page} (run python benchmarks/tables.py)")
-        return 1 if stale else 0
+    unshown = sorted(set(TABLES) - shown)  # a table no page shows is dead code
+    for name in unshown:
+        print(f"no page shows the table {name!r}: add its marker to a page or drop it from TABLES")
     for page in stale:
-        print(f"rewrote {page}")
-    return 0
+        print(f"out of date: {page} (run python benchmarks/tables.py)" if args.check else f"rewrote {page}")
+    return 1 if unshown or (args.check and stale) else 0
 
 
 if __name__ == "__main__":
