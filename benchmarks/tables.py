@@ -25,12 +25,13 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
-from studies.loeo import (LOEO_ARMS, LOEO_CONVERSION, LOEO_HEADLINE, LOEO_RECIPE_TOML, LOEO_RECIPE_TOML_OFFICE,
-                          LOEO_RECIPE_TOML_ROOMS, LOEO_RESCORED, LOEO_ROOMS, LOEO_ROOMS_HEADLINE, LOEO_SEARCHED,
-                          LOEO_SPLIT, loeo_files, loeo_headline, loeo_room_headline, office_share_files, seeds_said,
-                          voices_leave_one_engine_out, voices_leave_one_engine_out_measures,
-                          voices_leave_one_engine_out_office_share, voices_leave_one_engine_out_paired,
-                          voices_leave_one_engine_out_rooms, voices_leave_one_engine_out_summary)
+from studies.loeo import (LOEO_ARMS, LOEO_CONVERSION, LOEO_HEADLINE, LOEO_LOGMEL, LOEO_RECIPE_TOML,
+                          LOEO_RECIPE_TOML_OFFICE, LOEO_RECIPE_TOML_ROOMS, LOEO_RESCORED, LOEO_ROOMS,
+                          LOEO_ROOMS_HEADLINE, LOEO_SEARCHED, LOEO_SPLIT, loeo_files, loeo_headline,
+                          loeo_room_headline, office_share_files, seeds_said, voices_leave_one_engine_out,
+                          voices_leave_one_engine_out_measures, voices_leave_one_engine_out_office_share,
+                          voices_leave_one_engine_out_paired, voices_leave_one_engine_out_rooms,
+                          voices_leave_one_engine_out_summary)
 from studies.quality import ablations, quality
 from studies.read import REPO, block, last, load, mean, num, spread
 from studies.search import (ENGINE_HELD_OUT_ARMS, ENGINE_HELD_OUT_DATA, ENGINE_HELD_OUT_LHS, FULL_SCALE_ARMS,
@@ -185,6 +186,9 @@ TABLES: dict[str, Callable[[], str]] = {
                                                                             LOEO_RECIPE_TOML_ROOMS, ""),
     "voices-leave-one-engine-out-recipe-toml-room-training-share": partial(voices_leave_one_engine_out_office_share,
                                                                            LOEO_RECIPE_TOML_ROOMS, ""),
+    "voices-leave-one-engine-out-logmel": partial(voices_leave_one_engine_out_paired, LOEO_LOGMEL, ""),
+    "voices-leave-one-engine-out-logmel-budget": partial(voices_leave_one_engine_out_paired, LOEO_LOGMEL, "",
+                                                         whole_budget=True),
     "voices-leave-one-engine-out-room-training": partial(voices_leave_one_engine_out_paired, LOEO_ROOMS, "-seed2"),
     "voices-leave-one-engine-out-room-training-office": partial(voices_leave_one_engine_out_rooms, LOEO_ROOMS,
                                                                 "-seed2"),

@@ -29,7 +29,11 @@ LOEO_RECIPE_TOML = {  # the same two, and the search's best with the recipe's we
 LOEO_RECIPE_TOML_ROOMS = {  # recipe.toml on the clean prep, and on the prep where each caption's first rendition went
     # through a random room, microphone, noise and codec (the voice recipe's measure above, now on recipe.toml), seed 0
     "`recipe.toml`": "searched-ema", "`recipe.toml`, half the renditions through a room": "searched-ema-rooms"}
-LOEO_SEEDS = {"plain": ["", "-seed1"], "recipe": ["", "-seed1", "-seed2"]}  # per arm, each seed's file-name suffix
+LOEO_LOGMEL = {  # recipe.toml on the clean prep's MFCC (it reads the first 5), and on the same speech prepared as 40
+    # log-mel energies (features.kind = "logmel", all 40 read; per-utterance normalised like every input), seed 0
+    "`recipe.toml` (5 of 40 MFCC)": "searched-ema", "the same on 40 log-mel energies": "searched-ema-logmel"}
+LOEO_SEEDS = {"plain": ["", "-seed1"], "recipe": ["", "-seed1", "-seed2"],  # per arm, each seed's file-name suffix
+              "searched-ema": ["", "-seed1", "-seed2"]}
 # Seeds 1 and 2 ran on machines where an epoch cost 0.7-0.9 and 0.9-1.1 CPU-minutes against seed 0's 1.2-1.5, so
 # the same budget gave them 10-14 and 8-11 epochs against 6-8: the seeds are compared at seed 0's epochs (every
 # epoch is scored).
