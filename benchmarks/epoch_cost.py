@@ -1,0 +1,107 @@
+"""What a Flickr8k epoch costs now against the code when issue #25 was filed, at equal epochs.
+
+Issue #25 asks for the Flickr8k epoch's CPU time against that day's (aim: 0.6 or less at equal
+recall after the same number of epochs). Both versions of the code, each from its own git
+checkout, prepare the same Flickr8k images with their own defaults and train their own default
+configuration (what a user got then and gets now) on one thread; the training runs alternate,
+before / now, ``--repeat`` times, on the one machine in one run. Each epoch's CPU seconds are
+the training loop's own (``cpu_seconds`` in metrics.json, which both versions write), so the
+ratio holds however busy the machine is; dev recall at each epoch says whether the cheaper epoch
+learns as much. Preparation is not timed (it is once per dataset, not once per trial).
+
+    .venv/bin/python benchmarks/epoch_cost.py --root ../shared/data/flickr8k --limit 1000 --epochs 3 \\
+        --out benchmarks/results/speed/epoch-cost.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from provenance import REPO, provenance
+
+FILED = "f8c7e47"  # the code when issue #25 was filed (its first commit whose epochs report their CPU seconds)
+TARGET = 0.6  # issue #25: an epoch's CPU time, now / then
+RECALLS = ("s2i_r10", "i2s_r10")
+
+
+def sonovis(code: Path, *args: str) -> None:
+    """One ``sonovis`` verb run from a checkout's code, in this environment; its output goes to ours."""
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    done = subprocess.run([sys.executable, "-m", "sonovis.cli", *args], env=env, cwd=code)
+    if done.returncode:
+        raise SystemExit(f"sonovis {args[0]} from {code} failed (exit {done.returncode})")
+
+
+def epochs_of(code: Path, prepared: Path, out: Path, epochs: int) -> list[dict[str, float]]:
+    """Train the checkout's default configuration; each epoch's CPU seconds and dev recall."""
+    sonovis(code, "train", "--data", str(prepared), "--out", str(out), "--epochs", str(epochs))
+    history = json.loads((out / "metrics.json").read_text())["epochs"]
+    return [{"epoch": r["epoch"], "cpu_seconds": r["cpu_seconds"], **{k: r[k] for k in RECALLS}} for r in history]
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per repeat, mean epoch CPU now / before; per epoch, mean recall of each side."""
+    def side(name: str) -> list[list[dict[str, float]]]:
+        return [r["epochs"] for r in runs if r["side"] == name]
+    before, now = side("before"), side("now")
+    ratios = [mean([e["cpu_seconds"] for e in n]) / mean([e["cpu_seconds"] for e in b]) for b, n in zip(before, now)]
+    per_epoch = [{"epoch": i + 1, **{f"{name}_{k}": mean([h[i][k] for h in hist]) for name, hist in
+                                     (("before", before), ("now", now)) for k in ("cpu_seconds", *RECALLS)}}
+                 for i in range(len(before[0]))]
+    return {"epoch_cpu_ratio": ratios, "per_epoch": per_epoch, "target": TARGET}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", required=True, help="the Flickr8k folder")
+    parser.add_argument("--limit", type=int, default=1000, help="train and dev images each")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=2, help="training runs of each version, alternating")
+    parser.add_argument("--before", default=FILED, help="the commit to compare against")
+    parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--out", type=Path, help="a result JSON (benchmarks/results/speed/...) with its provenance")
+    args = parser.parse_args()
+    root = str(Path(args.root).resolve())
+    with tempfile.TemporaryDirectory(prefix="epoch-cost-") as scratch:
+        work = (args.work or Path(scratch)).resolve()
+        work.mkdir(parents=True, exist_ok=True)
+        old = work / "before-code"
+        if not old.exists():
+            subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(old), args.before], check=True)
+        try:
+            code = {"before": old, "now": REPO}
+            for name, checkout in code.items():
+                if not (work / f"{name}-prepared" / "manifest.json").exists():
+                    sonovis(checkout, "prepare", "--corpus", "flickr8k", "--root", root, "--limit", str(args.limit),
+                            "--out", str(work / f"{name}-prepared"))
+            runs = [{"side": name, "repeat": i + 1,
+                     "epochs": epochs_of(checkout, work / f"{name}-prepared", work / f"{name}-run{i + 1}", args.epochs)}
+                    for i in range(args.repeat) for name, checkout in code.items()]
+        finally:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(old)], check=False)
+    result = summary(runs)
+    print(f"epoch CPU, now / {args.before}: " + ", ".join(f"{r:.2f}" for r in result["epoch_cpu_ratio"])
+          + f"  (target <= {TARGET})")
+    print("epoch  CPU s before  CPU s now  s2i R@10 before  s2i R@10 now  i2s R@10 before  i2s R@10 now")
+    for e in result["per_epoch"]:
+        print(f"{e['epoch']:>5}  {e['before_cpu_seconds']:>12.1f}  {e['now_cpu_seconds']:>9.1f}  "
+              f"{e['before_s2i_r10']:>15.1f}  {e['now_s2i_r10']:>12.1f}  {e['before_i2s_r10']:>15.1f}  "
+              f"{e['now_i2s_r10']:>12.1f}")
+    if args.out:
+        args.out.write_text(json.dumps({"before": args.before, "limit": args.limit, "epochs": args.epochs,
+                                        "runs": runs, **result, "provenance": provenance(sys.argv)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
