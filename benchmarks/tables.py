@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Callable
 
 from studies.loeo import (LOEO_ARMS, LOEO_CONVERSION, LOEO_HEADLINE, LOEO_LOGMEL, LOEO_RECIPE_TOML,
-                          LOEO_RECIPE_TOML_OFFICE, LOEO_RECIPE_TOML_ROOMS, LOEO_RESCORED, LOEO_ROOMS,
-                          LOEO_ROOMS_HEADLINE, LOEO_SEARCHED, LOEO_SPLIT, loeo_files, loeo_headline,
-                          loeo_room_headline, office_share_files, seeds_said, voices_leave_one_engine_out,
-                          voices_leave_one_engine_out_measures, voices_leave_one_engine_out_office_share,
+                          LOEO_RECIPE_TOML_OFFICE, LOEO_RECIPE_TOML_ROOMS, LOEO_RECIPE_TOML_SEEDS, LOEO_RESCORED,
+                          LOEO_ROOMS, LOEO_ROOMS_HEADLINE, LOEO_SEARCHED, LOEO_SPLIT, LOEO_SUMMARY, loeo_files,
+                          loeo_headline, loeo_room_headline, office_share_files, seeds_said,
+                          voices_leave_one_engine_out, voices_leave_one_engine_out_measures,
+                          voices_leave_one_engine_out_office_seeds, voices_leave_one_engine_out_office_share,
                           voices_leave_one_engine_out_paired, voices_leave_one_engine_out_rooms,
                           voices_leave_one_engine_out_summary)
 from studies.quality import ablations, quality
@@ -166,7 +167,10 @@ TABLES: dict[str, Callable[[], str]] = {
          "Pico": (["pico:"], [])},
         [], ratio=True),
     "voices-leave-one-engine-out": partial(voices_leave_one_engine_out, LOEO_ARMS),
-    "voices-leave-one-engine-out-summary": partial(voices_leave_one_engine_out_summary, LOEO_ARMS),
+    "voices-leave-one-engine-out-summary": partial(voices_leave_one_engine_out_summary, LOEO_SUMMARY),
+    "voices-leave-one-engine-out-recipe-toml-seeds": partial(voices_leave_one_engine_out, LOEO_RECIPE_TOML_SEEDS),
+    "voices-leave-one-engine-out-recipe-toml-office-seeds": partial(voices_leave_one_engine_out_office_seeds,
+                                                                    LOEO_RECIPE_TOML_SEEDS),
     "voices-leave-one-engine-out-rooms": partial(voices_leave_one_engine_out_rooms, LOEO_ARMS),
     "voices-leave-one-engine-out-measures": partial(voices_leave_one_engine_out_measures, LOEO_SPLIT, "mbrola"),
     "voices-leave-one-engine-out-conversion": partial(voices_leave_one_engine_out_paired, LOEO_CONVERSION, "-seed2"),

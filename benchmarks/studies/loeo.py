@@ -13,8 +13,11 @@ LOEO_ENGINES = {  # a synthesis method -> its file-name part and the dev voice p
     "espeak-ng formants": ("espeak-formants", "espeak:en"), "mbrola": ("mbrola", "mb-"), "flite": ("flite", "flite:"),
     "Pico": ("pico", "pico:"), "RHVoice": ("rhvoice", "rhvoice:")}
 LOEO_ARMS = {"no measures (40 MFCC)": "plain", "the recipe (5 MFCC, VTLP ±10 %, weight average)": "recipe"}
+LOEO_RECIPE_TOML_SEEDS = {"`recipe.toml` (the recipe with the searched shape)": "searched-ema"}
+LOEO_SUMMARY = {**LOEO_ARMS, **LOEO_RECIPE_TOML_SEEDS}  # the issue's headline table: every arm with every method
+# held out on several seeds
 # README's short names for the same arms ("the recipe" of docs/results/voices.md is README's voice measures)
-LOEO_HEADLINE = {"the voice measures": "recipe", "no measures": "plain"}
+LOEO_HEADLINE = {"`recipe.toml`": "searched-ema", "the voice measures": "recipe", "no measures": "plain"}
 LOEO_ROOMS_HEADLINE = {"the voice measures": "recipe", "the same, half the renditions through a room": "recipe-rooms"}
 LOEO_CONVERSION = {  # the recipe on the clean prep, and on one where each caption's first rendition went through WORLD
     "the recipe": "recipe", "the recipe, half the renditions converted": "recipe-vc"}
@@ -34,9 +37,9 @@ LOEO_LOGMEL = {  # recipe.toml on the clean prep's MFCC (it reads the first 5), 
     "`recipe.toml` (5 of 40 MFCC)": "searched-ema", "the same on 40 log-mel energies": "searched-ema-logmel"}
 LOEO_SEEDS = {"plain": ["", "-seed1"], "recipe": ["", "-seed1", "-seed2"],  # per arm, each seed's file-name suffix
               "searched-ema": ["", "-seed1", "-seed2"]}
-# Seeds 1 and 2 ran on machines where an epoch cost 0.7-0.9 and 0.9-1.1 CPU-minutes against seed 0's 1.2-1.5, so
-# the same budget gave them 10-14 and 8-11 epochs against 6-8: the seeds are compared at seed 0's epochs (every
-# epoch is scored).
+# plain and recipe: seeds 1 and 2 ran on machines where an epoch cost 0.7-0.9 and 0.9-1.1 CPU-minutes against seed
+# 0's 1.2-1.5, so the same budget gave them 10-14 and 8-11 epochs against 6-8. searched-ema: all three on one machine,
+# 4-7 epochs. Every epoch is scored, so the seeds are compared at the last epoch all of them reached.
 
 
 def seed_number(seed: str) -> str:
@@ -59,20 +62,21 @@ def loeo_files(arm: str) -> list[str]:
     return [rel for _, _, rels in loeo_runs(arm) for rel in rels]
 
 
-def at_first_seeds_epochs(rels: list[str]) -> list[dict[str, Any]]:
-    """Each seed's row at the epoch the first seed's run ended with (or its own last, if earlier)."""
-    epochs = last(rels[0])["epoch"]
-    return [load(rel)["results"]["baseline"][min(epochs, last(rel)["epoch"]) - 1] for rel in rels]
+def at_common_epochs(rels: list[str]) -> list[dict[str, Any]]:
+    """Each seed's row at the last epoch every seed's run reached, so seeds on busier or slower machines (fewer
+    epochs in the same CPU budget) are compared at equal training, not at unequal ends."""
+    epochs = min(last(rel)["epoch"] for rel in rels)
+    return [load(rel)["results"]["baseline"][epochs - 1] for rel in rels]
 
 
 def loeo_ratios(arm: str) -> dict[str, float]:
     """Held-out ÷ seen s→i R@10 per method held out, mean over seeds: the figure the issue's targets are on."""
-    return {method: mean(r["voice_ratio"] for r in at_first_seeds_epochs(rels)) for method, _, rels in loeo_runs(arm)}
+    return {method: mean(r["voice_ratio"] for r in at_common_epochs(rels)) for method, _, rels in loeo_runs(arm)}
 
 
 def loeo_mean(arm: str, key: str) -> list[float]:
     """Per seed, the mean over the five methods held out of one figure: its spread is the seeds'."""
-    rows = [at_first_seeds_epochs(rels) for _, _, rels in loeo_runs(arm)]
+    rows = [at_common_epochs(rels) for _, _, rels in loeo_runs(arm)]
     return [mean(runs[i][key] for runs in rows) for i in range(len(LOEO_SEEDS[arm]))]
 
 
@@ -109,14 +113,13 @@ def voices_leave_one_engine_out_summary(arms: dict[str, str]) -> str:
     return block(["arm", "methods held out", "seeds", "held-out s→i R@10", "seen s→i R@10", "held-out ÷ seen",
                   "worst"],
                  rows, [rel for arm in arms.values() for rel in loeo_files(arm)],
-                 "Means over the methods held out in turn, mean ± std over the seeds at the first seed's epochs; "
-                 "the worst method's ratio is its mean "
-                 "over the seeds.")
+                 "Means over the methods held out in turn, mean ± std over the seeds at the last epoch every seed "
+                 "reached; the worst method's ratio is its mean over the seeds.")
 
 
 LOEO_RESCORED = {  # a seed's saved models (benchmarks/rescore.py --by-voice), clean and in the office; one file a batch
-    "": [LOEO + "rescored-searched-ema.json", LOEO + "rescored-searched-ema-rooms.json"], "-seed1": [LOEO + "rescored.json"],
-    "-seed2": [LOEO + "rescored-seed2.json", LOEO + "rescored-rooms-seed2.json"]}
+    "": [LOEO + "rescored-searched-ema.json", LOEO + "rescored-searched-ema-rooms.json"], "-seed1": [LOEO + "rescored.json", LOEO + "rescored-searched-ema-seed1.json"],
+    "-seed2": [LOEO + "rescored-seed2.json", LOEO + "rescored-rooms-seed2.json", LOEO + "rescored-searched-ema-seed2.json"]}
 LOEO_RECIPE_TOML_OFFICE = {"`recipe.toml` (seed 0)": "searched-ema"}  # its only seed with every method held out
 
 
@@ -271,6 +274,28 @@ def voices_leave_one_engine_out_office_share(arms: dict[str, str], seed: str) ->
                  "s→i R@10 on Flickr8k dev, mean over the five methods held out in turn, the "
                  f"seed-{seed_number(seed)} models after their whole budget; clean: the training run's last epoch, "
                  "office: the same model on dev prepared `--eval-condition office`.")
+
+
+def voices_leave_one_engine_out_office_seeds(arms: dict[str, str]) -> str:
+    """Each seed's final models clean and in the office, and the mean ± std over the seeds: the room target (0.85 of
+    clean) on more than one seed."""
+    rows, files = [], []
+    for label, arm in arms.items():
+        shares = []
+        for seed in LOEO_SEEDS[arm]:
+            x = office_share(arm, seed)
+            shares.append({**x, "held": x["held_office"] / x["held_clean"], "seen": x["seen_office"] / x["seen_clean"]})
+            files += office_share_files({label: arm}, seed)
+        for seed, x in zip(LOEO_SEEDS[arm], shares):
+            rows.append([label, seed_number(seed), num(x["held_clean"]), num(x["held_office"]), num(x["held"], 2),
+                         num(x["seen_clean"]), num(x["seen_office"]), num(x["seen"], 2)])
+        rows.append([f"**{label}, mean**", "", *(f"**{spread([x[k] for x in shares], d)}**" for k, d in (
+            ("held_clean", 1), ("held_office", 1), ("held", 2), ("seen_clean", 1), ("seen_office", 1), ("seen", 2)))])
+    return block(["arm", "seed", "held out, clean", "held out, office", "office ÷ clean", "seen, clean",
+                  "seen, office", "office ÷ clean"], rows, files,
+                 "s→i R@10 on Flickr8k dev, mean over the five methods held out in turn, each seed's final models "
+                 "(whole budget); clean: the training run's last epoch, office: the same model on dev prepared "
+                 "`--eval-condition office`; mean ± std over the seeds.")
 
 
 def loeo_room_headline(arms: dict[str, str], seed: str) -> str:

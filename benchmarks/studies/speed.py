@@ -39,3 +39,22 @@ def search_speed(rel: str) -> str:
                  f"{d['trials']} trials of {d['epochs']} epochs of the default configuration on "
                  f"{d['images']['train']} train images, on this 2-core machine; the prepared data "
                  f"({num(d['data_mib'], 0)} MiB) sit once in the object store, outside the trials' USS.")
+
+
+EPOCH_COST = "speed/epoch-cost.json"
+
+
+def epoch_cost(rel: str) -> str:
+    """benchmarks/epoch_cost.py: an epoch's CPU time and dev recall now and with the code when issue #25 was filed."""
+    d = load(rel)
+    rows = [[e["epoch"], num(e["before_cpu_seconds"]), num(e["now_cpu_seconds"]),
+             num(e["now_cpu_seconds"] / e["before_cpu_seconds"], 2),
+             f"{num(e['before_s2i_r10'])} / {num(e['now_s2i_r10'])}",
+             f"{num(e['before_i2s_r10'])} / {num(e['now_i2s_r10'])}"]
+            for e in d["per_epoch"]]
+    ratios = ", ".join(num(r, 2) for r in d["epoch_cpu_ratio"])
+    return block(["epoch", f"CPU s, `{d['before']}`", "CPU s, now", "now ÷ then", "s→i R@10, then / now",
+                  "i→s R@10, then / now"], rows, [rel],
+                 f"The default configuration of each version on {d['limit']} Flickr8k train images (dev: "
+                 f"{d['limit']} images), one thread, {len(d['epoch_cpu_ratio'])} runs of each alternating; means over "
+                 f"the runs. Epoch CPU now ÷ then, run by run: {ratios} (issue #25's aim: ≤ {num(d['target'], 1)}).")
