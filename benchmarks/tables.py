@@ -40,7 +40,8 @@ from studies.search import (ENGINE_HELD_OUT_ARMS, ENGINE_HELD_OUT_DATA, ENGINE_H
                             SEARCH_ARMS, SEARCH_ARMS_UNDER_LOAD, SEARCHED, SEARCHES, SIMULATED, WARM, arm_runs,
                             search_recall, search_retrains, search_summary, simulated_strategies, strategies,
                             strategy_name)
-from studies.speed import MEMORY, SEARCH_SPEED, SEARCH_SPEED_LONG, search_speed, train_memory
+from studies.speed import (EPOCH_COST, MEMORY, SEARCH_SPEED, SEARCH_SPEED_LONG, epoch_cost, search_speed,
+                           train_memory)
 from studies.voices import (ACCENTS, CONDITION_ARMS, ENGINES, FOUR, MBROLA_HELD, NO_MEASURES, PAIRED, RECIPE,
                             voices_accents, voices_conditions, voices_families, voices_paired, voices_paired_means,
                             voices_rhvoice)
@@ -60,7 +61,7 @@ def headline() -> str:
     tpe = next(s for s in load("strategies/builtin.json")["strategies"] if s["strategy"] == "tpe+asha")
     simulated, memory, search = load(SIMULATED), load(MEMORY), load(SEARCHED + RETRAINED)
     speed, longest, warm = load(SEARCH_SPEED), load(SEARCHED + LONGEST), load(SEARCHED + WARM)
-    speed_long = load(SEARCH_SPEED_LONG)
+    speed_long, cost = load(SEARCH_SPEED_LONG), load(EPOCH_COST)
     engine = load(SEARCHED + ENGINE_HELD_OUT_LHS)
     engine_retrained = arm_runs(ENGINE_HELD_OUT_ARMS)
     full_scale = arm_runs(FULL_SCALE_ARMS)
@@ -132,6 +133,12 @@ def headline() -> str:
          f"{span('concurrency', speed_long)}× ({speed_long['epochs']}-epoch); "
          f"over both: overhead {span('overhead')}×, USS {span('uss_gib')} GiB",
          "[speed](docs/results/speed.md#search-throughput-and-memory-per-trial)"],
+        [f"CPU time of a Flickr8k epoch of the default configuration, now ÷ the code when issue #25 was filed "
+         f"(`{cost['before']}`; {cost['limit']:,} images, one thread, {len(cost['epoch_cpu_ratio'])} alternating runs "
+         "each)", f"{num(mean(cost['epoch_cpu_ratio']), 2)} (runs "
+                  f"{num(min(cost['epoch_cpu_ratio']), 2)}–{num(max(cost['epoch_cpu_ratio']), 2)}; aim ≤ "
+                  f"{num(cost['target'], 1)}), dev recall equal to the digit at every epoch",
+         "[speed](docs/results/speed.md#an-epochs-cpu-time-then-and-now)"],
         ["simulated searches of 200 trials, replaying recorded Flickr8k curves: seeds in which each strategy "
          "reaches random search's best", "; ".join(f"{strategy_name(x['strategy'])} {x['seeds'] - x['never']} of "
                                                     f"{x['seeds']}" for x in simulated["summary"]),
@@ -139,7 +146,7 @@ def headline() -> str:
     ]
     files = ["quality/default.json", "quality/text-ceiling.json", *(PAIRED + n + ".json" for n in RECIPE + NO_MEASURES),
              "ablations/flickr8k.json", "strategies/builtin.json", SIMULATED, MEMORY, SEARCH_SPEED, SEARCH_SPEED_LONG,
-             SEARCHED + RETRAINED, SEARCHED + LONGEST, SEARCHED + WARM, SEARCHED + ENGINE_HELD_OUT_LHS,
+             EPOCH_COST, SEARCHED + RETRAINED, SEARCHED + LONGEST, SEARCHED + WARM, SEARCHED + ENGINE_HELD_OUT_LHS,
              *(rel for arms in (SEARCH_ARMS, ENGINE_HELD_OUT_ARMS, FULL_SCALE_ARMS) for rels in arms.values()
                for rel in rels),
              *(rel for arm in LOEO_HEADLINE.values() for rel in loeo_files(arm)), *LOEO_RESCORED["-seed1"],
@@ -253,6 +260,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "speed-train-memory": partial(train_memory, MEMORY),
     "speed-search": partial(search_speed, SEARCH_SPEED),
     "speed-search-6-epochs": partial(search_speed, SEARCH_SPEED_LONG),
+    "speed-epoch-cost": partial(epoch_cost, EPOCH_COST),
 }
 
 # ---------------------------------------------------------------- rewriting pages

@@ -55,6 +55,6 @@ def epoch_cost(rel: str) -> str:
     ratios = ", ".join(num(r, 2) for r in d["epoch_cpu_ratio"])
     return block(["epoch", f"CPU s, `{d['before']}`", "CPU s, now", "now ÷ then", "s→i R@10, then / now",
                   "i→s R@10, then / now"], rows, [rel],
-                 f"The default configuration of each version on {d['limit']} Flickr8k train images (dev: "
-                 f"{d['limit']} images), one thread, {len(d['epoch_cpu_ratio'])} runs of each alternating; means over "
+                 f"The default configuration of each version on {d['limit']:,} Flickr8k train images (dev: "
+                 f"{d['limit']:,} images), one thread, {len(d['epoch_cpu_ratio'])} runs of each alternating; means over "
                  f"the runs. Epoch CPU now ÷ then, run by run: {ratios} (issue #25's aim: ≤ {num(d['target'], 1)}).")
