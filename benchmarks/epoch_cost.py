@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,17 +47,14 @@ def epochs_of(code: Path, prepared: Path, out: Path, epochs: int) -> list[dict[s
     return [{"epoch": r["epoch"], "cpu_seconds": r["cpu_seconds"], **{k: r[k] for k in RECALLS}} for r in history]
 
 
-def mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Per repeat, mean epoch CPU now / before; per epoch, mean recall of each side."""
     def side(name: str) -> list[list[dict[str, float]]]:
         return [r["epochs"] for r in runs if r["side"] == name]
     before, now = side("before"), side("now")
-    ratios = [mean([e["cpu_seconds"] for e in n]) / mean([e["cpu_seconds"] for e in b]) for b, n in zip(before, now)]
-    per_epoch = [{"epoch": i + 1, **{f"{name}_{k}": mean([h[i][k] for h in hist]) for name, hist in
+    ratios = [statistics.fmean([e["cpu_seconds"] for e in n]) / statistics.fmean([e["cpu_seconds"] for e in b])
+              for b, n in zip(before, now)]
+    per_epoch = [{"epoch": i + 1, **{f"{name}_{k}": statistics.fmean([h[i][k] for h in hist]) for name, hist in
                                      (("before", before), ("now", now)) for k in ("cpu_seconds", *RECALLS)}}
                  for i in range(len(before[0]))]
     return {"epoch_cpu_ratio": ratios, "per_epoch": per_epoch, "target": TARGET}

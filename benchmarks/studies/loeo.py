@@ -118,8 +118,10 @@ def voices_leave_one_engine_out_summary(arms: dict[str, str]) -> str:
 
 
 LOEO_RESCORED = {  # a seed's saved models (benchmarks/rescore.py --by-voice), clean and in the office; one file a batch
-    "": [LOEO + "rescored-searched-ema.json", LOEO + "rescored-searched-ema-rooms.json"], "-seed1": [LOEO + "rescored.json", LOEO + "rescored-searched-ema-seed1.json"],
-    "-seed2": [LOEO + "rescored-seed2.json", LOEO + "rescored-rooms-seed2.json", LOEO + "rescored-searched-ema-seed2.json"]}
+    "": [LOEO + "rescored-searched-ema.json", LOEO + "rescored-searched-ema-rooms.json"],
+    "-seed1": [LOEO + "rescored.json", LOEO + "rescored-searched-ema-seed1.json"],
+    "-seed2": [LOEO + "rescored-seed2.json", LOEO + "rescored-rooms-seed2.json",
+               LOEO + "rescored-searched-ema-seed2.json"]}
 LOEO_RECIPE_TOML_OFFICE = {"`recipe.toml` (seed 0)": "searched-ema"}  # its only seed with every method held out
 
 
