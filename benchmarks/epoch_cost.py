@@ -3,14 +3,16 @@
 Issue #25 asks for the Flickr8k epoch's CPU time against that day's (aim: 0.6 or less at equal
 recall after the same number of epochs). Both versions of the code, each from its own git
 checkout, prepare the same Flickr8k images with their own defaults and train their own default
-configuration (what a user got then and gets now) on one thread; the training runs alternate,
-before / now, ``--repeat`` times, on the one machine in one run. Each epoch's CPU seconds are
-the training loop's own (``cpu_seconds`` in metrics.json, which both versions write), so the
-ratio holds however busy the machine is; dev recall at each epoch says whether the cheaper epoch
-learns as much. Preparation is not timed (it is once per dataset, not once per trial).
+configuration (what a user got then and gets now) on one thread; ``--cheaper`` adds a third side,
+today's code with those settings (e.g. ``train.precision="bf16"``) on today's prep. The training
+runs alternate, before / now / cheaper, once per seed (``--repeat`` seeds: 0, 1, ...), on the one
+machine in one run. Each epoch's CPU seconds are the training loop's own (``cpu_seconds`` in
+metrics.json, which both versions write), so the ratio holds however busy the machine is; dev
+recall at each epoch, averaged over the seeds, says whether the cheaper epoch learns as much.
+Preparation is not timed (it is once per dataset, not once per trial).
 
-    .venv/bin/python benchmarks/epoch_cost.py --root ../shared/data/flickr8k --limit 1000 --epochs 3 \\
-        --out benchmarks/results/speed/epoch-cost.json
+    .venv/bin/python benchmarks/epoch_cost.py --root ../shared/data/flickr8k --limit 1000 --epochs 6 \\
+        --repeat 3 --cheaper 'train.precision="bf16"' --out benchmarks/results/speed/epoch-cost.json
 """
 
 from __future__ import annotations
@@ -40,24 +42,27 @@ def sonovis(code: Path, *args: str) -> None:
         raise SystemExit(f"sonovis {args[0]} from {code} failed (exit {done.returncode})")
 
 
-def epochs_of(code: Path, prepared: Path, out: Path, epochs: int) -> list[dict[str, float]]:
-    """Train the checkout's default configuration; each epoch's CPU seconds and dev recall."""
-    sonovis(code, "train", "--data", str(prepared), "--out", str(out), "--epochs", str(epochs))
+def epochs_of(code: Path, prepared: Path, out: Path, epochs: int, settings: list[str]) -> list[dict[str, float]]:
+    """Train the checkout's default configuration with ``settings``; each epoch's CPU seconds and dev recall."""
+    overrides = [arg for setting in settings for arg in ("--set", setting)]
+    sonovis(code, "train", "--data", str(prepared), "--out", str(out), "--epochs", str(epochs), *overrides)
     history = json.loads((out / "metrics.json").read_text())["epochs"]
     return [{"epoch": r["epoch"], "cpu_seconds": r["cpu_seconds"], **{k: r[k] for k in RECALLS}} for r in history]
 
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per repeat, mean epoch CPU now / before; per epoch, mean recall of each side."""
+    """Per seed, each side's mean epoch CPU / before's; per epoch, each side's CPU and recall, mean over seeds."""
+    sides = list(dict.fromkeys(r["side"] for r in runs))
     def side(name: str) -> list[list[dict[str, float]]]:
         return [r["epochs"] for r in runs if r["side"] == name]
-    before, now = side("before"), side("now")
-    ratios = [statistics.fmean([e["cpu_seconds"] for e in n]) / statistics.fmean([e["cpu_seconds"] for e in b])
-              for b, n in zip(before, now)]
-    per_epoch = [{"epoch": i + 1, **{f"{name}_{k}": statistics.fmean([h[i][k] for h in hist]) for name, hist in
-                                     (("before", before), ("now", now)) for k in ("cpu_seconds", *RECALLS)}}
-                 for i in range(len(before[0]))]
-    return {"epoch_cpu_ratio": ratios, "per_epoch": per_epoch, "target": TARGET}
+    def epoch_cpu(history: list[dict[str, float]]) -> float:
+        return statistics.fmean(e["cpu_seconds"] for e in history)
+    ratios = {name: [epoch_cpu(n) / epoch_cpu(b) for b, n in zip(side("before"), side(name))]
+              for name in sides if name != "before"}
+    per_epoch = [{"epoch": i + 1, **{f"{name}_{k}": statistics.fmean(h[i][k] for h in side(name))
+                                     for name in sides for k in ("cpu_seconds", *RECALLS)}}
+                 for i in range(len(side("before")[0]))]
+    return {"sides": sides, "epoch_cpu_ratio": ratios, "per_epoch": per_epoch, "target": TARGET}
 
 
 def main() -> None:
@@ -65,7 +70,9 @@ def main() -> None:
     parser.add_argument("--root", required=True, help="the Flickr8k folder")
     parser.add_argument("--limit", type=int, default=1000, help="train and dev images each")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--repeat", type=int, default=2, help="training runs of each version, alternating")
+    parser.add_argument("--repeat", type=int, default=2, help="seeds (0, 1, ...): one training run of each side each")
+    parser.add_argument("--cheaper", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="a third side: today's code with this setting (repeatable)")
     parser.add_argument("--before", default=FILED, help="the commit to compare against")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one)")
     parser.add_argument("--out", type=Path, help="a result JSON (benchmarks/results/speed/...) with its provenance")
@@ -83,22 +90,28 @@ def main() -> None:
                 if not (work / f"{name}-prepared" / "manifest.json").exists():
                     sonovis(checkout, "prepare", "--corpus", "flickr8k", "--root", root, "--limit", str(args.limit),
                             "--out", str(work / f"{name}-prepared"))
-            runs = [{"side": name, "repeat": i + 1,
-                     "epochs": epochs_of(checkout, work / f"{name}-prepared", work / f"{name}-run{i + 1}", args.epochs)}
-                    for i in range(args.repeat) for name, checkout in code.items()]
+            sides = {"before": (old, "before", []), "now": (REPO, "now", [])}
+            if args.cheaper:
+                sides["cheaper"] = (REPO, "now", args.cheaper)
+            runs = [{"side": name, "seed": seed, "settings": settings,
+                     "epochs": epochs_of(checkout, work / f"{prep}-prepared", work / f"{name}-seed{seed}",
+                                         args.epochs, [f"train.seed={seed}", *settings])}
+                    for seed in range(args.repeat) for name, (checkout, prep, settings) in sides.items()]
         finally:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(old)], check=False)
     result = summary(runs)
-    print(f"epoch CPU, now / {args.before}: " + ", ".join(f"{r:.2f}" for r in result["epoch_cpu_ratio"])
-          + f"  (target <= {TARGET})")
-    print("epoch  CPU s before  CPU s now  s2i R@10 before  s2i R@10 now  i2s R@10 before  i2s R@10 now")
+    for name, ratios in result["epoch_cpu_ratio"].items():
+        print(f"epoch CPU, {name} / {args.before}, seed by seed: " + ", ".join(f"{r:.2f}" for r in ratios)
+              + f"  (target <= {TARGET})")
+    names = result["sides"]
+    print("epoch  " + "  ".join(f"CPU s {n:>7}" for n in names) + "  " + "  ".join(f"s2i R@10 {n:>7}" for n in names))
     for e in result["per_epoch"]:
-        print(f"{e['epoch']:>5}  {e['before_cpu_seconds']:>12.1f}  {e['now_cpu_seconds']:>9.1f}  "
-              f"{e['before_s2i_r10']:>15.1f}  {e['now_s2i_r10']:>12.1f}  {e['before_i2s_r10']:>15.1f}  "
-              f"{e['now_i2s_r10']:>12.1f}")
+        print(f"{e['epoch']:>5}  " + "  ".join(f"{e[n + '_cpu_seconds']:>13.1f}" for n in names) + "  "
+              + "  ".join(f"{e[n + '_s2i_r10']:>16.1f}" for n in names))
     if args.out:
         args.out.write_text(json.dumps({"before": args.before, "limit": args.limit, "epochs": args.epochs,
-                                        "runs": runs, **result, "provenance": provenance(sys.argv)}, indent=1))
+                                        "cheaper": args.cheaper, "runs": runs, **result,
+                                        "provenance": provenance(sys.argv)}, indent=1))
 
 
 if __name__ == "__main__":

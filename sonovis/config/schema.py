@@ -224,6 +224,13 @@ class TrainConfig:
     # which carries over better to data unlike the training set (SWAD, Cha et al. 2021; here, TTS
     # engines never heard), and it damps the epoch-to-epoch noise of recall.
     ema_decay: float = ranged(0.0, "[0, 1)")
+    # Arithmetic of the training step: "bf16" runs its convolutions, linear layers and LSTMs in
+    # bfloat16 under autocast (weights, optimiser, the moving average, the losses' similarities and
+    # evaluation stay float32), which a CPU with native bf16 (AVX-512 BF16 or AMX: AMD Zen 4, Intel
+    # Sapphire Rapids and later) runs faster; without it bf16 is emulated and slower, so "auto" takes
+    # bf16 only where the CPU has it. A GRU has no bf16 kernel on CPU and stays float32, so bf16 pays
+    # most with model.rnn = "lstm" (docs/results/speed.md). "fp32" = every step in float32, as before.
+    precision: str = "fp32"
 
 
 @dataclass

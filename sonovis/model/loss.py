@@ -24,7 +24,8 @@ def contrastive_loss(
     over the B a's whose loss is the mean of -log p over all its partners (multi-positive).
     With U == B and ``b_index = arange(B)`` this is exactly CLIP's loss.
     """
-    logits = logit_scale.exp() * a @ b.T  # [B, U]
+    with torch.autocast(a.device.type, enabled=False):  # bf16's 3 digits, over T = 0.07, would blur the logits
+        logits = logit_scale.exp() * a.float() @ b.float().T  # [B, U]
     a_to_b = F.cross_entropy(logits, b_index)
     log_p = logits.T.log_softmax(dim=1)  # [U, B]: for each b, a distribution over the a's
     is_partner = (b_index[None, :] == torch.arange(b.shape[0], device=b.device)[:, None]).to(log_p.dtype)
@@ -40,7 +41,7 @@ def masked_reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, mask: t
     Unmasked frames are visible to the encoder, so reconstructing them would only teach copying.
     With no masked frame at all the loss is a graph-connected zero rather than NaN.
     """
-    mask = mask.to(pred.dtype)
+    pred, mask = pred.float(), mask.float()  # a bf16 training step's prediction, summed in float32
     per_frame = (pred - target).pow(2).mean(dim=-1)  # [B, T]
     return (per_frame * mask).sum() / mask.sum().clamp(min=1.0)
 

@@ -43,6 +43,18 @@ def needs_grid(cfg: ExperimentConfig) -> bool:
     return cfg.model.cmd_weight > 0
 
 
+PRECISIONS = ("fp32", "bf16", "auto")
+
+
+def uses_bf16(precision: str) -> bool:
+    """Whether ``train.precision`` trains in bfloat16 here: "auto" only on a CPU with native bf16 arithmetic."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"train.precision = {precision!r}; expected one of {list(PRECISIONS)}")
+    if precision == "auto":
+        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return precision == "bf16"
+
+
 @dataclass
 class EpochResult:
     epoch: int
@@ -90,6 +102,7 @@ class Trainer:
             raise ConfigError(f"train.ema_decay must be in [0, 1) (0 = off), got {cfg.train.ema_decay}")
         self.average = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema_decay))
                         if cfg.train.ema_decay else None)
+        self.bf16 = uses_bf16(cfg.train.precision)
         self.augment: Augmenter | None = None
         if is_active(cfg.augment) and self.train_split is not None:
             self.augment = Augmenter(cfg.augment, features)
@@ -178,7 +191,8 @@ class Trainer:
             batch = self.make_batch(self.train_split, idx, self.paired)
             if self.augment is not None:
                 batch.speech, batch.speech_lengths = self.augment(batch.speech, batch.speech_lengths)
-            losses = self.model.losses(batch)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                losses = self.model.losses(batch)
             self.optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
             self.optimizer.step()

@@ -419,3 +419,19 @@ def test_ctc_head_trains_lowers_its_own_loss_and_leaves_inference_unchanged() ->
     with pytest.raises(ConfigError, match="crop_frames"):
         SonovisModel(replace(TINY, ctc_weight=0.5, crop_frames=40), FEAT, IMAGE, phones=6)
     assert build(ctc_weight=0.0).ctc is None
+
+
+@pytest.mark.parametrize("kind, dtype", [("gru", torch.float32), ("lstm", torch.bfloat16)])
+def test_under_bf16_autocast_only_the_lstm_runs_in_bf16(kind: str, dtype: torch.dtype) -> None:
+    """A GRU has no bf16 kernel on CPU (its per-step products in bf16 cost more than float32), so it leaves
+    autocast and computes in float32 on bf16 input; the LSTM takes oneDNN's bf16 kernel. Both agree with
+    float32 to bf16's precision and keep padding at zero."""
+    torch.manual_seed(0)
+    rnn = Recurrent(kind, 8, 16, layers=1, bidirectional=True, dropout=0.0)
+    x, lengths = torch.randn(3, 12, 8), torch.tensor([12, 7, 3])
+    exact = rnn(x, lengths)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast = rnn(x.bfloat16(), lengths)
+    assert fast.dtype == dtype
+    assert torch.allclose(fast.float(), exact, atol=0.05)
+    assert fast[2, 3:].abs().sum() == 0
