@@ -45,16 +45,25 @@ EPOCH_COST = "speed/epoch-cost.json"
 
 
 def epoch_cost(rel: str) -> str:
-    """benchmarks/epoch_cost.py: an epoch's CPU time and dev recall now and with the code when issue #25 was filed."""
+    """benchmarks/epoch_cost.py: an epoch's CPU time and dev recall now (and with ``--cheaper`` settings) and with the
+    code when issue #25 was filed."""
     d = load(rel)
-    rows = [[e["epoch"], num(e["before_cpu_seconds"]), num(e["now_cpu_seconds"]),
-             num(e["now_cpu_seconds"] / e["before_cpu_seconds"], 2),
-             f"{num(e['before_s2i_r10'])} / {num(e['now_s2i_r10'])}",
-             f"{num(e['before_i2s_r10'])} / {num(e['now_i2s_r10'])}"]
-            for e in d["per_epoch"]]
-    ratios = ", ".join(num(r, 2) for r in d["epoch_cpu_ratio"])
-    return block(["epoch", f"CPU s, `{d['before']}`", "CPU s, now", "now ÷ then", "s→i R@10, then / now",
-                  "i→s R@10, then / now"], rows, [rel],
+    sides = d["sides"]
+    later = [name for name in sides if name != "before"]
+    label = {"before": "then", "now": "now", "cheaper": "cheaper"}
+    def both(e: dict, key: str) -> str:
+        return " / ".join(num(e[f"{name}_{key}"]) for name in sides)
+    rows = [[e["epoch"], *(num(e[f"{name}_cpu_seconds"]) for name in sides),
+             *(num(e[f"{name}_cpu_seconds"] / e["before_cpu_seconds"], 2) for name in later),
+             both(e, "s2i_r10"), both(e, "i2s_r10")] for e in d["per_epoch"]]
+    names = " / ".join(label[name] for name in sides)
+    header = ["epoch", f"CPU s, `{d['before']}`", *(f"CPU s, {label[name]}" for name in later),
+              *(f"{label[name]} ÷ then" for name in later), f"s→i R@10, {names}", f"i→s R@10, {names}"]
+    by_seed = "; ".join(f"{label[name]} ÷ then {', '.join(num(r, 2) for r in d['epoch_cpu_ratio'][name])}"
+                        for name in later)
+    cheaper = f" Cheaper: today's default with {', '.join(f'`{c}`' for c in d['cheaper'])}." if d["cheaper"] else ""
+    return block(header, rows, [rel],
                  f"The default configuration of each version on {d['limit']:,} Flickr8k train images (dev: "
-                 f"{d['limit']:,} images), one thread, {len(d['epoch_cpu_ratio'])} runs of each alternating; means over "
-                 f"the runs. Epoch CPU now ÷ then, run by run: {ratios} (issue #25's aim: ≤ {num(d['target'], 1)}).")
+                 f"{d['limit']:,} images), one thread, seeds 0–{len(d['runs']) // len(sides) - 1}, one run of each "
+                 f"side per seed, alternating, alone on the machine; means over the seeds.{cheaper} Epoch CPU seed "
+                 f"by seed: {by_seed} (issue #25's aim: ≤ {num(d['target'], 1)}).")
