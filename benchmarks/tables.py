@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
-from studies.loeo import (LOEO_ARMS, LOEO_CONVERSION, LOEO_HEADLINE, LOEO_LOGMEL, LOEO_RECIPE_TOML,
+from studies.loeo import (LOEO_ARMS, LOEO_CONVERSION, LOEO_HEADLINE, LOEO_LOGMEL, LOEO_LSTM, LOEO_RECIPE_TOML,
                           LOEO_RECIPE_TOML_OFFICE, LOEO_RECIPE_TOML_ROOMS, LOEO_RECIPE_TOML_SEEDS, LOEO_RESCORED,
                           LOEO_ROOMS, LOEO_ROOMS_HEADLINE, LOEO_SEARCHED, LOEO_SPLIT, LOEO_SUMMARY, loeo_files,
                           loeo_headline, loeo_room_headline, office_share_files, seeds_said,
@@ -203,6 +203,9 @@ TABLES: dict[str, Callable[[], str]] = {
     "voices-leave-one-engine-out-logmel": partial(voices_leave_one_engine_out_paired, LOEO_LOGMEL, ""),
     "voices-leave-one-engine-out-logmel-budget": partial(voices_leave_one_engine_out_paired, LOEO_LOGMEL, "",
                                                          whole_budget=True),
+    "voices-leave-one-engine-out-lstm": partial(voices_leave_one_engine_out_paired, LOEO_LSTM, ""),
+    "voices-leave-one-engine-out-lstm-budget": partial(voices_leave_one_engine_out_paired, LOEO_LSTM, "",
+                                                       whole_budget=True),
     "voices-leave-one-engine-out-room-training": partial(voices_leave_one_engine_out_paired, LOEO_ROOMS, "-seed2"),
     "voices-leave-one-engine-out-room-training-office": partial(voices_leave_one_engine_out_rooms, LOEO_ROOMS,
                                                                 "-seed2"),

@@ -35,6 +35,9 @@ LOEO_RECIPE_TOML_ROOMS = {  # recipe.toml on the clean prep, and on the prep whe
 LOEO_LOGMEL = {  # recipe.toml on the clean prep's MFCC (it reads the first 5), and on the same speech prepared as 40
     # log-mel energies (features.kind = "logmel", all 40 read; per-utterance normalised like every input), seed 0
     "`recipe.toml` (5 of 40 MFCC)": "searched-ema", "the same on 40 log-mel energies": "searched-ema-logmel"}
+LOEO_LSTM = {  # recipe.toml as it is (a GRU in float32), and with an LSTM trained in bf16 (model.rnn = "lstm",
+    # train.precision = "bf16": three quarters of an epoch's CPU, docs/results/speed.md), seed 0, the same budget
+    "`recipe.toml` (GRU, float32)": "searched-ema", "the same with an LSTM trained in bf16": "searched-ema-lstm-bf16"}
 LOEO_SEEDS = {"plain": ["", "-seed1"], "recipe": ["", "-seed1", "-seed2"],  # per arm, each seed's file-name suffix
               "searched-ema": ["", "-seed1", "-seed2"]}
 # plain and recipe: seeds 1 and 2 ran on machines where an epoch cost 0.7-0.9 and 0.9-1.1 CPU-minutes against seed
