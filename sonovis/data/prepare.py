@@ -138,6 +138,7 @@ def prepare(cfg: PrepareConfig, address: str | None = None, echo: Callable[[str]
     echo(f"[prepare] {len(plans)} shards: {len(done)} already finished, {len(pending)} to make")
     if pending:
         done.update(_run_pending(cfg, pending, address, echo))
+    _remove_half_written(out)
     manifest = build_manifest(cfg, corpus, plans, done, out, time.time() - started)
     write_atomic_bytes(out / "manifest.json", json.dumps(manifest, indent=1).encode())
     echo(summary_table(manifest))
@@ -177,6 +178,14 @@ def _remove_stale(out: Path, plans: list[ShardPlan]) -> None:
         for f in folder.glob("*") if folder.exists() else []:
             if f not in wanted:
                 shutil.rmtree(f) if f.is_dir() else f.unlink()
+
+
+def _remove_half_written(out: Path) -> None:
+    """Temp files left once every shard is whole: a killed run's Ray workers can outlive its driver for a
+    moment and die mid-write after this run's start swept the folder. Each shard was rewritten whole."""
+    for folder in (out / "images", out / "utterances"):
+        for f in folder.glob(".*.tmp-*") if folder.exists() else []:
+            f.unlink(missing_ok=True)
 
 
 def build_manifest(cfg: PrepareConfig, corpus: Corpus, plans: list[ShardPlan], done: dict[Path, dict],
