@@ -40,8 +40,8 @@ from studies.search import (ENGINE_HELD_OUT_ARMS, ENGINE_HELD_OUT_DATA, ENGINE_H
                             SEARCH_ARMS, SEARCH_ARMS_UNDER_LOAD, SEARCHED, SEARCHES, SIMULATED, WARM, arm_runs,
                             search_recall, search_retrains, search_summary, simulated_strategies, strategies,
                             strategy_name)
-from studies.speed import (EPOCH_COST, MEMORY, SEARCH_SPEED, SEARCH_SPEED_LONG, epoch_cost, search_speed,
-                           train_memory)
+from studies.speed import (EPOCH_COST, MEMORY, SEARCH_SPEED, SEARCH_SPEED_LONG, SIDE_LABELS, epoch_cost,
+                           search_speed, train_memory)
 from studies.voices import (ACCENTS, CONDITION_ARMS, ENGINES, FOUR, MBROLA_HELD, NO_MEASURES, PAIRED, RECIPE,
                             voices_accents, voices_conditions, voices_families, voices_paired, voices_paired_means,
                             voices_rhvoice)
@@ -139,7 +139,8 @@ def headline() -> str:
          "; ".join(f"{'default' if name == 'now' else ', '.join(f'`{c}`' for c in cost['cheaper'])} "
                    f"{num(mean(r), 2)} ({num(min(r), 2)}–{num(max(r), 2)})"
                    for name, r in cost["epoch_cpu_ratio"].items())
-         + f"; aim ≤ {num(cost['target'], 1)}. R@10 after {cost['epochs']} epochs, then / now / cheaper: "
+         + f"; aim ≤ {num(cost['target'], 1)}. R@10 after {cost['epochs']} epochs, "
+         + f"{' / '.join(SIDE_LABELS[name] for name in cost['sides'])}: "
          + " / ".join(num(cost["per_epoch"][-1][f"{name}_s2i_r10"]) for name in cost["sides"]),
          "[speed](docs/results/speed.md#an-epochs-cpu-time-then-and-now)"],
         ["simulated searches of 200 trials, replaying recorded Flickr8k curves: seeds in which each strategy "

@@ -42,6 +42,7 @@ def search_speed(rel: str) -> str:
 
 
 EPOCH_COST = "speed/epoch-cost.json"
+SIDE_LABELS = {"before": "then", "now": "now", "cheaper": "cheaper"}  # epoch_cost.py's sides as the tables name them
 
 
 def epoch_cost(rel: str) -> str:
@@ -50,12 +51,12 @@ def epoch_cost(rel: str) -> str:
     d = load(rel)
     sides = d["sides"]
     later = [name for name in sides if name != "before"]
-    label = {"before": "then", "now": "now", "cheaper": "cheaper"}
-    def both(e: dict, key: str) -> str:
+    label = SIDE_LABELS
+    def per_side(e: dict, key: str) -> str:
         return " / ".join(num(e[f"{name}_{key}"]) for name in sides)
     rows = [[e["epoch"], *(num(e[f"{name}_cpu_seconds"]) for name in sides),
              *(num(e[f"{name}_cpu_seconds"] / e["before_cpu_seconds"], 2) for name in later),
-             both(e, "s2i_r10"), both(e, "i2s_r10")] for e in d["per_epoch"]]
+             per_side(e, "s2i_r10"), per_side(e, "i2s_r10")] for e in d["per_epoch"]]
     names = " / ".join(label[name] for name in sides)
     header = ["epoch", f"CPU s, `{d['before']}`", *(f"CPU s, {label[name]}" for name in later),
               *(f"{label[name]} ÷ then" for name in later), f"s→i R@10, {names}", f"i→s R@10, {names}"]
