@@ -87,27 +87,33 @@ def make_grid(ablate: AblateConfig, search: SearchConfig, base: ExperimentConfig
 
 
 def trial_rows(results: tune.ResultGrid) -> pd.DataFrame:
-    """One row per trial: its arm, seed, epochs run, final-epoch recalls and minutes (every trial, errored too)."""
+    """One row per trial: its arm, seed, epochs run, final-epoch recalls, minutes and CPU seconds an epoch
+    (the training loop's own, so the arms' cost compares however busy the machine was; every trial, errored too)."""
     rows = []
     for result in results:
         last = result.metrics or {}
+        history = result.metrics_dataframe
+        epoch_cpu = (float(history["cpu_seconds"].mean())
+                     if history is not None and "cpu_seconds" in history else math.nan)
         rows.append({"arm": result.config[ARM]["name"], "seed": result.config["train.seed"],
                      "trial_id": last.get("trial_id", Path(result.path).name),
                      "epochs": last.get("training_iteration", 0),
                      **{k: last.get(k, math.nan) for k in KEPT}, "minutes": last.get("time_total_s", math.nan) / 60,
-                     "error": str(result.error).splitlines()[0] if result.error else ""})
+                     "epoch_cpu_seconds": epoch_cpu, "error": str(result.error).splitlines()[0] if result.error else ""})
     return pd.DataFrame(rows).sort_values(["arm", "seed"], kind="stable").reset_index(drop=True)
 
 
 def summarise_arms(trials: pd.DataFrame, arms: list[str], epochs: int) -> list[dict[str, Any]]:
     """Per arm (in ``arms`` order): seeds that ran all ``epochs``, mean and sample std of each recall,
-    the difference of means to the baseline, and minutes per trial."""
+    the difference of means to the baseline, minutes per trial and CPU seconds an epoch (÷ the baseline's)."""
     done = trials[(trials["epochs"] == epochs) & (trials["error"] == "")]
     base = done[done["arm"] == BASELINE]
     summary = []
     for arm in arms:
         runs = done[done["arm"] == arm]
-        row: dict[str, Any] = {"arm": arm, "seeds": len(runs), "minutes": float(runs["minutes"].mean())}
+        row: dict[str, Any] = {"arm": arm, "seeds": len(runs), "minutes": float(runs["minutes"].mean()),
+                               "epoch_cpu_seconds": float(runs["epoch_cpu_seconds"].mean())}
+        row["epoch_cpu_ratio"] = row["epoch_cpu_seconds"] / float(base["epoch_cpu_seconds"].mean())
         for key in RECALLS:
             row[f"{key}_mean"] = float(runs[key].mean())
             row[f"{key}_std"] = float(runs[key].std(ddof=1))
@@ -118,15 +124,18 @@ def summarise_arms(trials: pd.DataFrame, arms: list[str], epochs: int) -> list[d
 
 def arms_table(summary: list[dict[str, Any]], epochs: int) -> dict[str, Any]:
     """The ablation table as title, headers and rows: printed here, rendered by the report."""
-    headers = ["arm", "seeds", *RECALLS.values(), *(f"Δ {label}" for label in RECALLS.values()), "min/trial"]
+    headers = ["arm", "seeds", *RECALLS.values(), *(f"Δ {label}" for label in RECALLS.values()), "min/trial",
+               "CPU s/epoch", "÷ baseline"]
     rows = [[r["arm"], r["seeds"], *(_spread(r[f"{k}_mean"], r[f"{k}_std"]) for k in RECALLS),
-             *(f"{r[f'{k}_delta']:+.1f}" for k in RECALLS), r["minutes"]] for r in summary]
+             *(f"{r[f'{k}_delta']:+.1f}" for k in RECALLS), r["minutes"],
+             r["epoch_cpu_seconds"], f"{r['epoch_cpu_ratio']:.2f}"] for r in summary]
     return {"title": f"ablation: dev recall (%) at the final epoch ({epochs}), mean ± std over seeds",
             "headers": headers, "rows": rows,
             "note": ("Each arm switches one idea on over the baseline; every trial trains the same epochs. "
                      "Recalls at each trial's final epoch (not its best: that would flatter noisy arms); "
                      "± is the sample standard deviation over seeds; Δ is the arm's mean minus the baseline's; "
-                     "min/trial is training plus evaluation per trial, on one CPU.")}
+                     "min/trial is training plus evaluation per trial, on one CPU; CPU s/epoch is the training loop's "
+                     "own CPU time an epoch (training and the epoch's evaluation), whatever else shares the machine.")}
 
 
 def _spread(mean: float, std: float) -> str:

@@ -52,6 +52,10 @@ def test_ablation_grid_gives_every_arm_and_seed(prepared_builtin: Path, tmp_path
         assert row["i2s_r1_std"] == pytest.approx(mine["i2s_r1"].std(ddof=1))
         assert row["s2i_r1_delta"] == pytest.approx(mine["s2i_r1"].mean() - summary["baseline"]["s2i_r1_mean"])
     assert summary["baseline"]["i2s_r10_delta"] == 0.0
+    for arm, row in summary.items():  # an arm's cost: its trials' CPU an epoch, against the baseline's
+        assert row["epoch_cpu_seconds"] == pytest.approx(trials[trials["arm"] == arm]["epoch_cpu_seconds"].mean())
+        assert row["epoch_cpu_ratio"] == pytest.approx(row["epoch_cpu_seconds"] / summary["baseline"]["epoch_cpu_seconds"])
+    assert summary["baseline"]["epoch_cpu_ratio"] == 1.0
     assert [r[0] for r in saved["table"]["rows"]] == list(ARMS) and saved["table"]["title"] in capsys.readouterr().out
     for folder in (tmp_path / "ablation").glob("trial_*"):  # each trial trained with its arm's overrides and seed
         params = json.loads((folder / "params.json").read_text())
@@ -59,6 +63,10 @@ def test_ablation_grid_gives_every_arm_and_seed(prepared_builtin: Path, tmp_path
         assert cfg["train"]["seed"] == params["train.seed"] and cfg["train"]["epochs"] == 1
         assert cfg["model"]["learnable_temperature"] == (params["arm"]["name"] == "learnable_temperature")
         assert cfg["model"]["crop_frames"] == (100 if params["arm"]["name"] == "crops" else 0)
+        progress = pd.read_csv(folder / "progress.csv")  # its CPU an epoch is what its epochs reported
+        trial = trials[trials["trial_id"] == progress["trial_id"].iloc[0]]
+        assert trial["epoch_cpu_seconds"].item() == pytest.approx(progress["cpu_seconds"].mean())
+        assert progress["cpu_seconds"].min() > 0
     page = write_report(tmp_path).read_text()
     assert 'id="ablation"' in page and "learnable_temperature" in page and 'id="leaderboard"' not in page
 
