@@ -65,21 +65,25 @@ def loeo_files(arm: str) -> list[str]:
     return [rel for _, _, rels in loeo_runs(arm) for rel in rels]
 
 
-def at_common_epochs(rels: list[str]) -> list[dict[str, Any]]:
+def at_common_epochs(rels: list[str], whole_budget: bool = False) -> list[dict[str, Any]]:
     """Each seed's row at the last epoch every seed's run reached, so seeds on busier or slower machines (fewer
-    epochs in the same CPU budget) are compared at equal training, not at unequal ends."""
+    epochs in the same CPU budget) are compared at equal training, not at unequal ends; or, ``whole_budget``, each
+    seed's last epoch (for seeds that ran on one machine, where the budget is what is equal)."""
+    if whole_budget:
+        return [last(rel) for rel in rels]
     epochs = min(last(rel)["epoch"] for rel in rels)
     return [load(rel)["results"]["baseline"][epochs - 1] for rel in rels]
 
 
-def loeo_ratios(arm: str) -> dict[str, float]:
+def loeo_ratios(arm: str, whole_budget: bool = False) -> dict[str, float]:
     """Held-out ÷ seen s→i R@10 per method held out, mean over seeds: the figure the issue's targets are on."""
-    return {method: mean(r["voice_ratio"] for r in at_common_epochs(rels)) for method, _, rels in loeo_runs(arm)}
+    return {method: mean(r["voice_ratio"] for r in at_common_epochs(rels, whole_budget))
+            for method, _, rels in loeo_runs(arm)}
 
 
-def loeo_mean(arm: str, key: str) -> list[float]:
+def loeo_mean(arm: str, key: str, whole_budget: bool = False) -> list[float]:
     """Per seed, the mean over the five methods held out of one figure: its spread is the seeds'."""
-    rows = [at_common_epochs(rels) for _, _, rels in loeo_runs(arm)]
+    rows = [at_common_epochs(rels, whole_budget) for _, _, rels in loeo_runs(arm)]
     return [mean(runs[i][key] for runs in rows) for i in range(len(LOEO_SEEDS[arm]))]
 
 
@@ -104,20 +108,25 @@ def voices_leave_one_engine_out(arms: dict[str, str]) -> str:
                  "s→i R@10 on Flickr8k dev after the whole budget; *italic*: the method held out of training.")
 
 
-def voices_leave_one_engine_out_summary(arms: dict[str, str]) -> str:
+def voices_leave_one_engine_out_summary(arms: dict[str, str], whole_budget: bool = False) -> str:
     """The issue's headline: the mean held-out ÷ seen ratio over the methods held out in turn, and the worst."""
     rows = []
     for label, arm in arms.items():
-        ratios = loeo_ratios(arm)
+        ratios = loeo_ratios(arm, whole_budget)
         worst = min(ratios, key=ratios.get)
-        rows.append([label, len(ratios), len(LOEO_SEEDS[arm]), spread(loeo_mean(arm, "heldout_s2i_r10")),
-                     spread(loeo_mean(arm, "seen_s2i_r10")), spread(loeo_mean(arm, "voice_ratio"), 2),
-                     f"{num(ratios[worst], 2)} ({worst})"])
-    return block(["arm", "methods held out", "seeds", "held-out s→i R@10", "seen s→i R@10", "held-out ÷ seen",
-                  "worst"],
+        figure = lambda key: loeo_mean(arm, key, whole_budget)  # noqa: E731
+        epochs = [at_common_epochs(rels, whole_budget) for _, _, rels in loeo_runs(arm)]
+        low, high = (f(r["epoch"] for runs in epochs for r in runs) for f in (min, max))
+        rows.append([label, len(ratios), len(LOEO_SEEDS[arm]), f"{low}–{high}" if low != high else low,
+                     spread(figure("heldout_s2i_r10")), spread(figure("seen_s2i_r10")),
+                     spread(figure("voice_ratio"), 2), f"{num(ratios[worst], 2)} ({worst})"])
+    when = ("after each run's whole budget of training CPU-minutes" if whole_budget else
+            "at the last epoch every seed reached")
+    return block(["arm", "methods held out", "seeds", "epochs", "held-out s→i R@10", "seen s→i R@10",
+                  "held-out ÷ seen", "worst"],
                  rows, [rel for arm in arms.values() for rel in loeo_files(arm)],
-                 "Means over the methods held out in turn, mean ± std over the seeds at the last epoch every seed "
-                 "reached; the worst method's ratio is its mean over the seeds.")
+                 f"Means over the methods held out in turn, mean ± std over the seeds {when}; the worst method's "
+                 "ratio is its mean over the seeds.")
 
 
 LOEO_RESCORED = {  # a seed's saved models (benchmarks/rescore.py --by-voice), clean and in the office; one file a batch
