@@ -1,4 +1,5 @@
-"""The speed tables: a training process's memory (benchmarks/train_memory.py) and search throughput (search_speed.py)."""
+"""The speed tables: a training process's memory (train_memory.py), search throughput (search_speed.py), an epoch's CPU
+then and now (epoch_cost.py) and the recurrent layer's kernels (recurrent_layer.py)."""
 
 from __future__ import annotations
 
@@ -68,3 +69,19 @@ def epoch_cost(rel: str) -> str:
                  f"{d['limit']:,} images), one thread, seeds 0–{len(d['runs']) // len(sides) - 1}, one run of each "
                  f"side per seed, alternating, alone on the machine; means over the seeds.{cheaper} Epoch CPU seed "
                  f"by seed: {by_seed} (issue #25's aim: ≤ {num(d['target'], 1)}).")
+
+
+RECURRENT_LAYER = "speed/recurrent-layer.json"
+
+
+def recurrent_layer(rel: str) -> str:
+    """benchmarks/recurrent_layer.py: the encoder's recurrent layer, forward and backward, GRU and LSTM, fp32 and bf16."""
+    d = load(rel)
+    rows = [[r["side"], num(r["median_ms"]), f"{num(r['min_ms'])}–{num(r['max_ms'])}", num(r["ratio"], 2)]
+            for r in d["rows"]]
+    shape = d["shape"]
+    return block(["", "ms a step (median)", "range over repeats", "÷ the float32 GRU"], rows, [rel],
+                 f"One bidirectional layer as the speech encoder runs it (`Recurrent`), a batch of {shape['batch']} "
+                 f"utterances × {shape['frames']} time steps, {shape['size']} → {shape['size']}, forward and "
+                 f"backward on one thread; {d['repeat']} repeats of {d['steps']} steps, the sides alternating; "
+                 f"native bf16 on this CPU: {'yes' if d['bf16_native'] else 'no'}.")
