@@ -40,8 +40,8 @@ from studies.search import (ENGINE_HELD_OUT_ARMS, ENGINE_HELD_OUT_DATA, ENGINE_H
                             SEARCH_ARMS, SEARCH_ARMS_UNDER_LOAD, SEARCHED, SEARCHES, SIMULATED, WARM, arm_runs,
                             search_recall, search_retrains, search_summary, simulated_strategies, strategies,
                             strategy_name)
-from studies.speed import (EPOCH_COST, MEMORY, SEARCH_SPEED, SEARCH_SPEED_LONG, SIDE_LABELS, epoch_cost,
-                           search_speed, train_memory)
+from studies.speed import (EPOCH_COST, MEMORY, RECURRENT_LAYER, SEARCH_SPEED, SEARCH_SPEED_LONG, SIDE_LABELS,
+                           epoch_cost, recurrent_layer, search_speed, train_memory)
 from studies.voices import (ACCENTS, CONDITION_ARMS, ENGINES, FOUR, MBROLA_HELD, NO_MEASURES, PAIRED, RECIPE,
                             voices_accents, voices_conditions, voices_families, voices_paired, voices_paired_means,
                             voices_rhvoice)
@@ -207,6 +207,9 @@ TABLES: dict[str, Callable[[], str]] = {
     "voices-leave-one-engine-out-lstm": partial(voices_leave_one_engine_out_paired, LOEO_LSTM, ""),
     "voices-leave-one-engine-out-lstm-budget": partial(voices_leave_one_engine_out_paired, LOEO_LSTM, "",
                                                        whole_budget=True),
+    "voices-leave-one-engine-out-lstm-seeds": partial(voices_leave_one_engine_out_summary, LOEO_LSTM),
+    "voices-leave-one-engine-out-lstm-seeds-budget": partial(voices_leave_one_engine_out_summary, LOEO_LSTM,
+                                                             whole_budget=True),
     "voices-leave-one-engine-out-room-training": partial(voices_leave_one_engine_out_paired, LOEO_ROOMS, "-seed2"),
     "voices-leave-one-engine-out-room-training-office": partial(voices_leave_one_engine_out_rooms, LOEO_ROOMS,
                                                                 "-seed2"),
@@ -269,6 +272,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "speed-search": partial(search_speed, SEARCH_SPEED),
     "speed-search-6-epochs": partial(search_speed, SEARCH_SPEED_LONG),
     "speed-epoch-cost": partial(epoch_cost, EPOCH_COST),
+    "speed-recurrent-layer": partial(recurrent_layer, RECURRENT_LAYER),
 }
 
 # ---------------------------------------------------------------- rewriting pages

@@ -39,10 +39,11 @@ LOEO_LSTM = {  # recipe.toml as it is (a GRU in float32), and with an LSTM train
     # train.precision = "bf16": three quarters of an epoch's CPU, docs/results/speed.md), seed 0, the same budget
     "`recipe.toml` (GRU, float32)": "searched-ema", "the same with an LSTM trained in bf16": "searched-ema-lstm-bf16"}
 LOEO_SEEDS = {"plain": ["", "-seed1"], "recipe": ["", "-seed1", "-seed2"],  # per arm, each seed's file-name suffix
-              "searched-ema": ["", "-seed1", "-seed2"]}
+              "searched-ema": ["", "-seed1", "-seed2"], "searched-ema-lstm-bf16": ["", "-seed1", "-seed2"]}
 # plain and recipe: seeds 1 and 2 ran on machines where an epoch cost 0.7-0.9 and 0.9-1.1 CPU-minutes against seed
 # 0's 1.2-1.5, so the same budget gave them 10-14 and 8-11 epochs against 6-8. searched-ema: all three on one machine,
-# 4-7 epochs. Every epoch is scored, so the seeds are compared at the last epoch all of them reached.
+# 4-7 epochs; searched-ema-lstm-bf16: all three on one machine (seed 0 a day before seeds 1 and 2), 7-8 epochs.
+# Every epoch is scored, so the seeds are compared at the last epoch all of them reached.
 
 
 def seed_number(seed: str) -> str:
