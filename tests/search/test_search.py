@@ -206,6 +206,7 @@ def test_tpe_start_up_after_the_base_is_a_latin_hypercube() -> None:
     default = queued_first(SearchConfig(space=DEFAULT_SPACE))[1:]
     assert {p["augment.vtlp"] for p in default} == {0.0, 0.1}
     assert {p["train.ema_decay"] for p in default} == {0.0, 0.999}
+    assert {p["model.rnn"] for p in default} == {"gru", "lstm"}
 
 
 def test_a_list_valued_choice_reaches_each_trial_as_its_tuple() -> None:
