@@ -306,9 +306,8 @@ DEFAULT_SPACE: dict[str, dict[str, list]] = {
     "train.batch_size": {"choice": [16, 32]},
     "model.hidden_size": {"choice": [128, 256]},
     "model.rnn_layers": {"choice": [1, 2]},
-    # oneDNN's fused LSTM or PyTorch's step-by-step GRU: the LSTM learned as much per epoch or more, for
-    # 0.96 of the GRU's epoch in float32 and 0.78 with train.precision = "auto" on a CPU with native bf16
-    # (docs/results/speed.md); with rungs in CPU-minutes the search weighs the cheaper epochs too.
+    # oneDNN's fused LSTM learns as much an epoch as the GRU for 0.96 of its CPU, 0.78 with train.precision
+    # = "auto" on a CPU with native bf16 (docs/results/speed.md): CPU-minute rungs weigh that.
     "model.rnn": {"choice": ["gru", "lstm"]},
     "model.pooling": {"choice": ["attention", "mean"]},
     "model.dropout": {"uniform": [0.0, 0.3]},
