@@ -36,7 +36,8 @@ LOEO_LOGMEL = {  # recipe.toml on the clean prep's MFCC (it reads the first 5), 
     # log-mel energies (features.kind = "logmel", all 40 read; per-utterance normalised like every input), seed 0
     "`recipe.toml` (5 of 40 MFCC)": "searched-ema", "the same on 40 log-mel energies": "searched-ema-logmel"}
 LOEO_LSTM = {  # recipe.toml as it is (a GRU in float32), and with an LSTM trained in bf16 (model.rnn = "lstm",
-    # train.precision = "bf16": three quarters of an epoch's CPU, docs/results/speed.md), seed 0, the same budget
+    # train.precision = "bf16": three quarters of an epoch's CPU, docs/results/speed.md), the same budget; the paired
+    # tables show seed 0, the summaries every seed in LOEO_SEEDS
     "`recipe.toml` (GRU, float32)": "searched-ema", "the same with an LSTM trained in bf16": "searched-ema-lstm-bf16"}
 LOEO_SEEDS = {"plain": ["", "-seed1"], "recipe": ["", "-seed1", "-seed2"],  # per arm, each seed's file-name suffix
               "searched-ema": ["", "-seed1", "-seed2"], "searched-ema-lstm-bf16": ["", "-seed1", "-seed2"]}
@@ -76,16 +77,29 @@ def at_common_epochs(rels: list[str], whole_budget: bool = False) -> list[dict[s
     return [load(rel)["results"]["baseline"][epochs - 1] for rel in rels]
 
 
+def loeo_rows(arm: str, whole_budget: bool = False) -> dict[str, list[dict[str, Any]]]:
+    """Per method held out, each seed's scored row (see ``at_common_epochs``): what every summary is worked out from."""
+    return {method: at_common_epochs(rels, whole_budget) for method, _, rels in loeo_runs(arm)}
+
+
+def method_means(rows: dict[str, list[dict[str, Any]]], key: str) -> dict[str, float]:
+    """Per method held out, one figure's mean over the seeds."""
+    return {method: mean(r[key] for r in runs) for method, runs in rows.items()}
+
+
+def seed_means(rows: dict[str, list[dict[str, Any]]], key: str) -> list[float]:
+    """Per seed, one figure's mean over the methods held out: its spread is the seeds'."""
+    return [mean(seeds) for seeds in zip(*([r[key] for r in runs] for runs in rows.values()))]
+
+
 def loeo_ratios(arm: str, whole_budget: bool = False) -> dict[str, float]:
     """Held-out ÷ seen s→i R@10 per method held out, mean over seeds: the figure the issue's targets are on."""
-    return {method: mean(r["voice_ratio"] for r in at_common_epochs(rels, whole_budget))
-            for method, _, rels in loeo_runs(arm)}
+    return method_means(loeo_rows(arm, whole_budget), "voice_ratio")
 
 
 def loeo_mean(arm: str, key: str, whole_budget: bool = False) -> list[float]:
-    """Per seed, the mean over the five methods held out of one figure: its spread is the seeds'."""
-    rows = [at_common_epochs(rels, whole_budget) for _, _, rels in loeo_runs(arm)]
-    return [mean(runs[i][key] for runs in rows) for i in range(len(LOEO_SEEDS[arm]))]
+    """Per seed, the mean over the five methods held out of one figure."""
+    return seed_means(loeo_rows(arm, whole_budget), key)
 
 
 def seeds_said(arms: dict[str, str]) -> str:
@@ -113,14 +127,14 @@ def voices_leave_one_engine_out_summary(arms: dict[str, str], whole_budget: bool
     """The issue's headline: the mean held-out ÷ seen ratio over the methods held out in turn, and the worst."""
     rows = []
     for label, arm in arms.items():
-        ratios = loeo_ratios(arm, whole_budget)
+        scored = loeo_rows(arm, whole_budget)
+        ratios = method_means(scored, "voice_ratio")
         worst = min(ratios, key=ratios.get)
-        figure = lambda key: loeo_mean(arm, key, whole_budget)  # noqa: E731
-        epochs = [at_common_epochs(rels, whole_budget) for _, _, rels in loeo_runs(arm)]
-        low, high = (f(r["epoch"] for runs in epochs for r in runs) for f in (min, max))
+        epochs = [r["epoch"] for runs in scored.values() for r in runs]
+        low, high = min(epochs), max(epochs)
         rows.append([label, len(ratios), len(LOEO_SEEDS[arm]), f"{low}–{high}" if low != high else low,
-                     spread(figure("heldout_s2i_r10")), spread(figure("seen_s2i_r10")),
-                     spread(figure("voice_ratio"), 2), f"{num(ratios[worst], 2)} ({worst})"])
+                     *(spread(seed_means(scored, key)) for key in ("heldout_s2i_r10", "seen_s2i_r10")),
+                     spread(seed_means(scored, "voice_ratio"), 2), f"{num(ratios[worst], 2)} ({worst})"])
     when = ("after each run's whole budget of training CPU-minutes" if whole_budget else
             "at the last epoch every seed reached")
     return block(["arm", "methods held out", "seeds", "epochs", "held-out s→i R@10", "seen s→i R@10",

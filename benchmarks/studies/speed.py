@@ -52,16 +52,16 @@ def epoch_cost(rel: str) -> str:
     d = load(rel)
     sides = d["sides"]
     later = [name for name in sides if name != "before"]
-    label = SIDE_LABELS
+
     def per_side(e: dict, key: str) -> str:
         return " / ".join(num(e[f"{name}_{key}"]) for name in sides)
     rows = [[e["epoch"], *(num(e[f"{name}_cpu_seconds"]) for name in sides),
              *(num(e[f"{name}_cpu_seconds"] / e["before_cpu_seconds"], 2) for name in later),
              per_side(e, "s2i_r10"), per_side(e, "i2s_r10")] for e in d["per_epoch"]]
-    names = " / ".join(label[name] for name in sides)
-    header = ["epoch", f"CPU s, `{d['before']}`", *(f"CPU s, {label[name]}" for name in later),
-              *(f"{label[name]} ÷ then" for name in later), f"s→i R@10, {names}", f"i→s R@10, {names}"]
-    by_seed = "; ".join(f"{label[name]} ÷ then {', '.join(num(r, 2) for r in d['epoch_cpu_ratio'][name])}"
+    names = " / ".join(SIDE_LABELS[name] for name in sides)
+    header = ["epoch", f"CPU s, `{d['before']}`", *(f"CPU s, {SIDE_LABELS[name]}" for name in later),
+              *(f"{SIDE_LABELS[name]} ÷ then" for name in later), f"s→i R@10, {names}", f"i→s R@10, {names}"]
+    by_seed = "; ".join(f"{SIDE_LABELS[name]} ÷ then {', '.join(num(r, 2) for r in d['epoch_cpu_ratio'][name])}"
                         for name in later)
     cheaper = f" Cheaper: today's default with {', '.join(f'`{c}`' for c in d['cheaper'])}." if d["cheaper"] else ""
     return block(header, rows, [rel],

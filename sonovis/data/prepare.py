@@ -171,21 +171,24 @@ def _run_pending(cfg: PrepareConfig, pending: list[ShardPlan], address: str | No
     return finished
 
 
+def _shard_folder_entries(out: Path, pattern: str = "*") -> list[Path]:
+    """Everything in the two shard folders matching ``pattern``: what the sweeps below look at."""
+    return [f for folder in (out / "images", out / "utterances") if folder.exists() for f in folder.glob(pattern)]
+
+
 def _remove_stale(out: Path, plans: list[ShardPlan]) -> None:
     """Shards from other settings or an older corpus would be read as data: delete them and temp files."""
     wanted = {p.path for p in plans} | {p.path.with_suffix(".json") for p in plans}
-    for folder in (out / "images", out / "utterances"):
-        for f in folder.glob("*") if folder.exists() else []:
-            if f not in wanted:
-                shutil.rmtree(f) if f.is_dir() else f.unlink()
+    for f in _shard_folder_entries(out):
+        if f not in wanted:
+            shutil.rmtree(f) if f.is_dir() else f.unlink()
 
 
 def _remove_half_written(out: Path) -> None:
     """Temp files left once every shard is whole: a killed run's Ray workers can outlive its driver for a
     moment and die mid-write after this run's start swept the folder. Each shard was rewritten whole."""
-    for folder in (out / "images", out / "utterances"):
-        for f in folder.glob(".*.tmp-*") if folder.exists() else []:
-            f.unlink(missing_ok=True)
+    for f in _shard_folder_entries(out, ".*.tmp-*"):
+        f.unlink(missing_ok=True)
 
 
 def build_manifest(cfg: PrepareConfig, corpus: Corpus, plans: list[ShardPlan], done: dict[Path, dict],
