@@ -24,7 +24,6 @@ import ray
 from ray import tune
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, TrialScheduler
-from ray.tune.search.optuna import OptunaSearch
 
 from sonovis.config import ExperimentConfig, SearchConfig, experiment_from_flat, flatten
 from sonovis.data.shards import Prepared, load_prepared
@@ -32,6 +31,7 @@ from sonovis.errors import ConfigError
 from sonovis.runtime import cluster_cpus, connect
 from sonovis.search.clock import (BUDGET_SPENT, CPU_MINUTES, budget, budget_spent, check_clock, completed, rungs,
                                   stop_rule)
+from sonovis.search.searcher import PrunedAwareOptunaSearch
 from sonovis.search.starting_points import starting_points
 from sonovis.table import format_table
 from sonovis.train.checkpoint import read_checkpoint
@@ -39,7 +39,6 @@ from sonovis.train.metrics import SEARCH_METRIC
 from sonovis.train.trainer import fit, needs_grid
 
 EXPERIMENT = "search"  # Tune's folder under the storage path
-ORPHAN_REASON = "asked for by a search driver that stopped before the trial started"
 CLOCK_FILE = "clock.json"  # beside model.pt in a trial's checkpoint: the CPU minutes it had spent
 DOMAINS = {"loguniform": tune.loguniform, "uniform": tune.uniform, "randint": tune.randint}
 
@@ -88,56 +87,6 @@ def train_trial(config: dict[str, Any], data: Prepared, cpu_budget: float = 0.0)
                          "wall_time": time.time(), **where}, checkpoint=tune.Checkpoint.from_directory(folder))
         if last:
             return
-
-
-class PrunedAwareOptunaSearch(OptunaSearch):
-    """OptunaSearch that tells Optuna a trial ASHA stopped early was *pruned*, not complete.
-
-    Stock OptunaSearch reports an early-stopped trial as COMPLETE with its low early score,
-    so TPE would learn from truncated runs as if they were finished. As PRUNED (with every
-    epoch's value as an intermediate value and the stopping epoch recorded), TPE ranks it
-    below finished trials and by how far it got, which is what it means. Tune hands the
-    result that triggered a stop only to ``on_trial_complete``, so that epoch is reported here.
-    """
-
-    def __init__(self, *args: Any, max_epochs: int, max_cpu_minutes: float = 0.0, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.max_epochs, self.max_cpu_minutes = max_epochs, max_cpu_minutes
-        self.reported: dict[str, int] = {}  # trial id -> last epoch told to Optuna
-
-    def restore(self, checkpoint_path: str) -> None:
-        """Reconcile the restored searcher with the study, which the killed driver kept writing to.
-
-        Trials the study finished after the searcher's last save are not told twice; trials asked
-        for after that save never reached Tune and are marked FAIL with the reason, so nothing is
-        left RUNNING and TPE ignores them.
-        """
-        super().restore(checkpoint_path)
-        finished = {t.number for t in self._ot_study.get_trials(deepcopy=False) if t.state.is_finished()}
-        self._completed_trials |= {tid for tid, t in self._ot_trials.items() if t.number in finished}
-        known = {t.number for t in self._ot_trials.values()}
-        for orphan in self._ot_study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.RUNNING]):
-            if orphan.number not in known:
-                live = optuna.Trial(self._ot_study, orphan._trial_id)
-                live.set_user_attr("orphaned", ORPHAN_REASON)
-                self._ot_study.tell(live, state=optuna.trial.TrialState.FAIL)
-
-    def on_trial_result(self, trial_id: str, result: dict) -> None:
-        super().on_trial_result(trial_id, result)
-        self.reported[trial_id] = result["training_iteration"]
-
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        if error or not result or self.metric not in result or trial_id in self._completed_trials:
-            return super().on_trial_complete(trial_id, result, error)
-        epochs = result["training_iteration"]
-        if self.reported.get(trial_id) != epochs:
-            self.on_trial_result(trial_id, result)
-        if completed(result, self.max_epochs, self.max_cpu_minutes):
-            return super().on_trial_complete(trial_id, result, error)
-        ot_trial = self._ot_trials[trial_id]
-        ot_trial.set_user_attr("stopped_at_epoch", epochs)
-        self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
-        self._completed_trials.add(trial_id)
 
 
 class TrialLog(tune.Callback):

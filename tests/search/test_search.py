@@ -22,12 +22,11 @@ from sonovis.errors import ConfigError, InputError
 from sonovis.search.tuner import (
     EXPERIMENT,
     HYPERBAND_AT_ONCE,
-    ORPHAN_REASON,
-    PrunedAwareOptunaSearch,
     param_space,
     run_search,
 )
 from sonovis.search.clock import check_clock
+from sonovis.search.searcher import ORPHAN_REASON, PrunedAwareOptunaSearch
 from sonovis.search.starting_points import base_point, starting_points
 from sonovis.train.checkpoint import load_checkpoint
 from sonovis.use.report import read_trials
