@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from studies.read import (ENGINE_NAMES, block, family, italic, last, load, mean, never_heard, num, rescored_r10,
-                          spread)
+from studies.read import (ENGINE_NAMES, block, family, italic, last, load, mean, never_heard, num, rescored_r10)
 
 ACCENTS = "voices/accents/"
 ENGINES = "voices/engines/"

@@ -12,8 +12,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,7 +23,6 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from sonovis.errors import SonovisError
-from sonovis.search.clock import completed
 from sonovis.train.metrics import SEARCH_METRIC
 from sonovis.use.translate import (
     MATCH_CSS,
@@ -34,37 +31,14 @@ from sonovis.use.translate import (
     thumbnail_uri,
     translate,
 )
+from sonovis.use.trials import Trial, load_study, read_json, read_trials, searched_parameters
 
 TOP_TRIALS = 20  # leaderboard rows
 LEGEND_TRIALS = 8  # learning curves named in the legend: the best ones
 EXAMPLES = 3  # translate examples, when the prepared data is given
 MIN_IMPORTANCE_TRIALS = 4  # finished trials before parameter importance means anything
-RUNNING_STATES = {"RUNNING", "PENDING", "PAUSED"}  # Tune's trial states for a trial not yet over
 ABLATE_TABLES = ("ablation", "strategies")  # <name>.json files `sonovis ablate` writes, each with a table
 STATUS_COLOURS = {"finished": "tab:green", "stopped early": "tab:orange", "running": "tab:blue", "errored": "tab:red"}
-
-
-@dataclass
-class Trial:
-    trial_id: str
-    config: dict[str, Any]  # Tune's flat config: {"train.lr": ..., ...}
-    history: pd.DataFrame  # one row per reported epoch, as Tune wrote them
-    status: str  # a key of STATUS_COLOURS
-
-    @property
-    def best(self) -> pd.Series:
-        return self.history.loc[self.history[SEARCH_METRIC].idxmax()]
-
-    @property
-    def node(self) -> str:
-        last = self.history.iloc[-1]
-        return f"{last.get('hostname', '?')} ({str(last.get('node_id', ''))[:6]})"
-
-    @property
-    def span(self) -> tuple[float, float]:
-        """Unix seconds the trial started and last reported."""
-        first, last = self.history.iloc[0], self.history.iloc[-1]
-        return float(first["timestamp"] - first["time_total_s"]), float(last["timestamp"])
 
 
 def write_report(run_dir: Path, out: Path | None = None, data_path: Path | None = None,
@@ -73,10 +47,10 @@ def write_report(run_dir: Path, out: Path | None = None, data_path: Path | None 
     ``sonovis ablate`` are added from ``ablation_dir`` (default ``run_dir``) when it holds them."""
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir / "report.html"
-    best = _read_json(run_dir / "best.json")
+    best = read_json(run_dir / "best.json")
     trials = read_trials(run_dir / "search", search_over=best is not None)
-    study = _load_study(run_dir / "optuna.db")
-    saved = [(key, doc) for key in ABLATE_TABLES if (doc := _read_json(Path(ablation_dir or run_dir) / f"{key}.json"))]
+    study = load_study(run_dir / "optuna.db")
+    saved = [(key, doc) for key in ABLATE_TABLES if (doc := read_json(Path(ablation_dir or run_dir) / f"{key}.json"))]
     searched = not saved or (run_dir / "search").is_dir()  # else an ablate folder alone: just its tables
     sections = [] if not searched else [
         ("leaderboard", "Leaderboard", _leaderboard(trials)),
@@ -85,7 +59,7 @@ def write_report(run_dir: Path, out: Path | None = None, data_path: Path | None 
         ("parameters", "Recall against each searched parameter", _figure_or_note(
             trials, lambda t: _parameters_figure(t, searched_parameters(trials, study)))),
         ("timeline", "Trials per node and over time", _figure_or_note(trials, _timeline_figure)),
-        ("best", "Best model", _best_model(best, _read_json(run_dir / "test_metrics.json"))),
+        ("best", "Best model", _best_model(best, read_json(run_dir / "test_metrics.json"))),
     ]
     sections += [(key, doc["table"]["title"], _saved_table(doc["table"])) for key, doc in saved]
     if data_path is not None:
@@ -100,81 +74,6 @@ def write_report(run_dir: Path, out: Path | None = None, data_path: Path | None 
                    f"<p class='meta'>{html.escape(str(run_dir.resolve()))} &middot; {len(trials)} trials "
                    f"&middot; {state}</p>{body}</body></html>")
     return out
-
-
-# --- reading what the search wrote -----------------------------------------------------------
-
-
-def read_trials(search_dir: Path, search_over: bool = True) -> list[Trial]:
-    """Every trial that has reported at least one epoch; a half-written last line is skipped."""
-    states = _tune_states(search_dir)
-    trials = []
-    for params in sorted(search_dir.glob("*/params.json")):
-        folder, rows = params.parent, []
-        for line in (folder / "result.json").read_text().splitlines() if (folder / "result.json").exists() else []:
-            try:
-                rows.append({k: v for k, v in json.loads(line).items() if k != "config"})
-            except json.JSONDecodeError:
-                break  # the line Tune is writing right now
-        if not rows:
-            continue
-        config, history = json.loads(params.read_text()), pd.DataFrame(rows)
-        trial_id = str(history["trial_id"].iloc[-1])
-        state = states.get(trial_id, "")
-        if state == "ERROR" or (folder / "error.txt").exists():
-            status = "errored"
-        elif completed({**rows[-1], "training_iteration": len(rows)}, int(config.get("train.epochs", 0))):
-            status = "finished"
-        elif state in RUNNING_STATES or (not state and not search_over):
-            status = "running"
-        else:
-            status = "stopped early"
-        trials.append(Trial(trial_id, config, history, status))
-    return trials
-
-
-def _tune_states(search_dir: Path) -> dict[str, str]:
-    """Trial id -> Tune's status, from its newest experiment state file (JSON); {} if none yet."""
-    files = sorted(search_dir.glob("experiment_state-*.json"))
-    try:
-        entries = json.loads(files[-1].read_text())["trial_data"] if files else []
-        return {t["trial_id"]: t["status"] for t in (json.loads(entry[0]) for entry in entries)}
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, IndexError):  # another Tune version's layout
-        return {}
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    """The file's JSON, or None when it is not (yet) there."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def _load_study(path: Path) -> optuna.Study | None:
-    try:
-        return optuna.load_study(study_name="search", storage=f"sqlite:///{path.resolve()}") if path.exists() else None
-    except (KeyError, ValueError, RuntimeError):  # no study of that name, or not an Optuna database
-        return None
-
-
-def searched_parameters(trials: list[Trial], study: optuna.Study | None) -> dict[str, str]:
-    """Parameter -> axis kind (log | linear | choice): from the study's distributions when there is
-    one, else the config keys that differ between trials, judged by their values."""
-    kinds: dict[str, str] = {}
-    for trial in study.trials if study is not None else []:
-        for name, dist in trial.distributions.items():
-            kinds[name] = ("choice" if isinstance(dist, optuna.distributions.CategoricalDistribution)
-                           else "log" if getattr(dist, "log", False) else "linear")
-    if kinds:
-        return dict(sorted(kinds.items()))
-    for name in sorted({k for t in trials for k in t.config}):
-        values = list({json.dumps(t.config.get(name), sort_keys=True): t.config.get(name) for t in trials}.values())
-        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-        if len(values) > 1:  # a handful of distinct numbers is a choice too (batch size, layers)
-            spread = numeric and len(values) > 4 and min(values) > 0 and max(values) / min(values) >= 100
-            kinds[name] = "log" if spread else "linear" if numeric and len(values) > 4 else "choice"
-    return kinds
 
 
 # --- sections --------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ from sonovis.search.strategies import account, compare_strategies, strategy_sear
 from sonovis.search.tuner import make_scheduler
 from sonovis.train.checkpoint import read_checkpoint
 from sonovis.train.trainer import Trainer
-from sonovis.use.report import read_trials, write_report
+from sonovis.use.report import write_report
+from sonovis.use.trials import read_trials
 
 TINY = ["--set", "model.hidden_size=64", "--set", "model.conv_channels=64", "--set", "model.embed_dim=64"]
 ARMS = {"baseline": {}, "learnable_temperature": {"model.learnable_temperature": True},

@@ -29,7 +29,7 @@ from sonovis.search.clock import check_clock
 from sonovis.search.searcher import ORPHAN_REASON, PrunedAwareOptunaSearch
 from sonovis.search.starting_points import base_point, starting_points
 from sonovis.train.checkpoint import load_checkpoint
-from sonovis.use.report import read_trials
+from sonovis.use.trials import read_trials
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = ExperimentConfig(model=ModelConfig(hidden_size=64, conv_channels=64, embed_dim=64),

@@ -18,7 +18,8 @@ from PIL import Image
 from sonovis.config import ExperimentConfig, ModelConfig, SearchConfig, TrainConfig
 from sonovis.search.tuner import EXPERIMENT, run_search
 from sonovis.train.evaluate import evaluate_checkpoint
-from sonovis.use.report import MIN_IMPORTANCE_TRIALS, read_trials, write_report
+from sonovis.use.report import MIN_IMPORTANCE_TRIALS, write_report
+from sonovis.use.trials import read_trials
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # Ubuntu: CHROMIUM=/snap/bin/chromium
 SECTIONS = ("leaderboard", "curves", "importance", "parameters", "timeline", "best", "examples")
