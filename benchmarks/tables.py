@@ -75,7 +75,7 @@ def headline() -> str:
          f"(caption-text ceiling {num(t['q2i_r10'])})", "[quality](docs/results/quality.md)"],
         ["a TTS engine never heard (Pico) ÷ voices heard, s→i R@10", f"{num(pico(recipe), 2)} with the voice "
          f"measures (5 MFCC, VTLP ±10 %, weight average), {num(pico(plain), 2)} without them; {num(pico(ours), 2)} "
-         "with `recipe.toml` (the measures and the searched shape, 3 seeds)", "[voices](docs/results/voices.md)"],
+         "with `recipe.toml` (the measures, the searched shape, an LSTM in bf16; 3 seeds)", "[voices](docs/results/voices.md)"],
         ["a second engine never heard (RHVoice) ÷ voices heard", f"{num(rhv(recipe), 2)} with the voice measures; "
          f"{num(rhv(ours), 2)} with `recipe.toml`", "[voices](docs/results/voices.md)"],
         ["every synthesis method held out of training in turn (5 methods, 2,000 train images, 10 CPU-min, mean of "
@@ -115,7 +115,8 @@ def headline() -> str:
                      f"({spread([r['heldout_s2i_r10'] for r in runs])} / {spread([r['seen_s2i_r10'] for r in runs])})"
                      for label, runs in engine_retrained.items()),
          "[search](docs/results/search.md#the-engine-held-out-search-again-with-a-latin-hypercube-start-up)"],
-        ["the same search's best, with and without the weight average, and the recipe it started from at the scale of "
+        ["the same search's best, without and with the weight average, with an LSTM in bf16 too, and the recipe it "
+         "started from, at the scale of "
          "use (all 6,000 train images, 24 CPU-min, the Scottish accent held out): s→i R@10 seen / Scottish accent / "
          "Pico and RHVoice (engines never heard), mean ± std over seeds",
          "; ".join(f"{label} " + " / ".join(spread([r[key] for r in runs]) for key in FULL_SCALE_KEYS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from studies.loeo import loeo_file
+from studies.loeo import RECIPE_TOML_GRU, loeo_file
 from studies.read import ENGINE_NAMES, block, last, load, mean, num, rescored_r10, spread
 
 SIMULATED = "simulation/strategies.json"
@@ -47,11 +47,14 @@ ENGINE_HELD_OUT_ARMS = {  # mbrola held out, 3 seeds, the engine-held-out search
     "default (no measures)": [loeo_file("plain", "mbrola", s) for s in ("", "-seed1", "-seed2")],  # seed 1: faster
 }
 FULL_SCALE = SEARCHED + "flickr8k-full24/"
-RECIPE_TOML_RUNS = [f"{FULL_SCALE}searched-ema-seed{i}.json" for i in SEEDS]  # recipe.toml's configuration
+RECIPE_TOML_RUNS = [f"{FULL_SCALE}searched-ema-lstm-bf16-seed{i}.json" for i in SEEDS]  # recipe.toml's configuration
 FULL_SCALE_ARMS = {  # the engine-held-out search's best at the scale, beside the recipe, same machine and run
     "the engine-held-out search's best": [f"{FULL_SCALE}searched-seed{i}.json" for i in SEEDS],
-    # the same with the recipe's weight average (train.ema_decay 0.999): recipe.toml since it won here
-    "the search's best with the weight average (`recipe.toml`)": RECIPE_TOML_RUNS,
+    # the same with the recipe's weight average (train.ema_decay 0.999): recipe.toml from when it won here
+    f"the search's best with the weight average ({RECIPE_TOML_GRU})": [
+        f"{FULL_SCALE}searched-ema-seed{i}.json" for i in SEEDS],
+    # and with an LSTM trained in bf16 (model.rnn, train.precision): recipe.toml since it won here, 2026-12-07
+    "the same with an LSTM trained in bf16 (`recipe.toml`)": RECIPE_TOML_RUNS,
     "the voice recipe (5 MFCC, VTLP ±10 %, weight average)": [f"{FULL_SCALE}recipe-seed{i}.json" for i in SEEDS],
 }
 FULL_SCALE_KEYS = ("seen_s2i_r10", "heldout_s2i_r10", "unheard_pico_s2i_r10", "unheard_rhvoice_s2i_r10")

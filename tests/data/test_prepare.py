@@ -217,12 +217,13 @@ def test_shipped_recipes_build_every_config_they_feed(recipe: Path) -> None:
     # Unknown keys raise while building.
     prepared, experiment, _, _ = (build(settings) for build in (prepare_config, experiment_config, search_config,
                                                                 ablate_config))
-    if recipe.name == "recipe.toml":  # the recommended recipe: two voices a caption, 5 cepstra, VTLP, EMA, and
-        # the engine-held-out search's shape: caption text as a third modality, mean pooling, a 512-d space
+    if recipe.name == "recipe.toml":  # the recommended recipe: two voices a caption, 5 cepstra, VTLP, EMA, the
+        # engine-held-out search's shape (caption text as a third modality, mean pooling, a 512-d space), an LSTM
         assert prepared.speech.voices_per_caption == 2 and experiment.model.n_cepstra == 5
         assert experiment.augment.vtlp == 0.1 and experiment.train.ema_decay == 0.999
         assert "speech-text" in experiment.model.pairs and experiment.model.pooling == "mean"
         assert experiment.model.embed_dim == 512 and experiment.train.batch_size == 16
+        assert experiment.model.rnn == "lstm" and experiment.train.precision == "auto"  # the cheaper, better epoch
         check_config(experiment.augment, prepared.features)  # VTLP needs the invertible 40/40 DCT it gets
 
 
