@@ -75,7 +75,8 @@ def headline() -> str:
          f"(caption-text ceiling {num(t['q2i_r10'])})", "[quality](docs/results/quality.md)"],
         ["a TTS engine never heard (Pico) ÷ voices heard, s→i R@10", f"{num(pico(recipe), 2)} with the voice "
          f"measures (5 MFCC, VTLP ±10 %, weight average), {num(pico(plain), 2)} without them; {num(pico(ours), 2)} "
-         "with `recipe.toml` (the measures, the searched shape, an LSTM in bf16; 3 seeds)", "[voices](docs/results/voices.md)"],
+         "with `recipe.toml` (the measures, the searched shape, an LSTM in bf16; 3 seeds)",
+         "[voices](docs/results/voices.md)"],
         ["a second engine never heard (RHVoice) ÷ voices heard", f"{num(rhv(recipe), 2)} with the voice measures; "
          f"{num(rhv(ours), 2)} with `recipe.toml`", "[voices](docs/results/voices.md)"],
         ["every synthesis method held out of training in turn (5 methods, 2,000 train images, 10 CPU-min, mean of "

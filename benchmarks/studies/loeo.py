@@ -33,7 +33,8 @@ LOEO_SEARCHED = {  # the recipe, and the engine-held-out search's best (docs/res
     "the recipe": "recipe", "the search's best (mbrola held out while searching)": "searched"}
 LOEO_RECIPE_TOML = {  # the same two, and the search's best with the recipe's weight average: recipe.toml (with a GRU)
     # since #25's full-scale retrains (docs/results/search.md), seed 0
-    "the voice recipe": "recipe", "the search's best": "searched", f"with the weight average ({RECIPE_TOML_GRU})": "searched-ema"}
+    "the voice recipe": "recipe", "the search's best": "searched",
+    f"with the weight average ({RECIPE_TOML_GRU})": "searched-ema"}
 LOEO_RECIPE_TOML_ROOMS = {  # recipe.toml on the clean prep, and on the prep where each caption's first rendition went
     # through a random room, microphone, noise and codec (the voice recipe's measure above, now on recipe.toml), seed 0
     RECIPE_TOML_GRU: "searched-ema", f"{RECIPE_TOML_GRU}, half the renditions through a room": "searched-ema-rooms"}
@@ -43,7 +44,8 @@ LOEO_LOGMEL = {  # recipe.toml on the clean prep's MFCC (it reads the first 5), 
 LOEO_LSTM = {  # recipe.toml as it was (a GRU in float32), and with an LSTM trained in bf16 (model.rnn = "lstm",
     # train.precision = "bf16": three quarters of an epoch's CPU, docs/results/speed.md), the same budget; the paired
     # tables show seed 0, the summaries every seed in LOEO_SEEDS
-    f"{RECIPE_TOML_GRU} (float32)": "searched-ema", "`recipe.toml` now: an LSTM trained in bf16": "searched-ema-lstm-bf16"}
+    f"{RECIPE_TOML_GRU} (float32)": "searched-ema",
+    "`recipe.toml` now: an LSTM trained in bf16": "searched-ema-lstm-bf16"}
 LOEO_SEEDS = {"plain": ["", "-seed1"], "recipe": ["", "-seed1", "-seed2"],  # per arm, each seed's file-name suffix
               "searched-ema": ["", "-seed1", "-seed2"], "searched-ema-lstm-bf16": ["", "-seed1", "-seed2"]}
 # plain and recipe: seeds 1 and 2 ran on machines where an epoch cost 0.7-0.9 and 0.9-1.1 CPU-minutes against seed

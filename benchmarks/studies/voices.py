@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from studies.read import (ENGINE_NAMES, block, family, italic, last, load, mean, never_heard, num, rescored_r10)
+from studies.read import ENGINE_NAMES, block, family, italic, last, load, mean, never_heard, num, rescored_r10
 
 ACCENTS = "voices/accents/"
 ENGINES = "voices/engines/"
