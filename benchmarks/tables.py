@@ -116,8 +116,8 @@ def headline() -> str:
                      f"({spread([r['heldout_s2i_r10'] for r in runs])} / {spread([r['seen_s2i_r10'] for r in runs])})"
                      for label, runs in engine_retrained.items()),
          "[search](docs/results/search.md#the-engine-held-out-search-again-with-a-latin-hypercube-start-up)"],
-        ["the same search's best, without and with the weight average, with an LSTM in bf16 too, and the recipe it "
-         "started from, at the scale of "
+        ["the same search's best, without and with the weight average, with an LSTM in bf16 too (at batch 16, "
+         "`recipe.toml`, and 32), and the recipe it started from, at the scale of "
          "use (all 6,000 train images, 24 CPU-min, the Scottish accent held out): s→i R@10 seen / Scottish accent / "
          "Pico and RHVoice (engines never heard), mean ± std over seeds",
          "; ".join(f"{label} " + " / ".join(spread([r[key] for r in runs]) for key in FULL_SCALE_KEYS)

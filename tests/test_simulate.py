@@ -40,12 +40,13 @@ def test_the_curves_table_is_every_recorded_result_read_afresh(table: pd.DataFra
 def test_recorded_keeps_runs_long_enough_and_one_curve_per_seed(table: pd.DataFrame) -> None:
     rec = recorded(table, PAIRED, max_epochs=5)
     # the voice measures' runs vary four dimensions; the searched shape with the weight average (one seed reached
-    # 5 epochs) adds seven more, and the same with an LSTM in bf16 (one seed too) two, each with two recorded values
+    # 5 epochs) adds seven more, and the same with an LSTM in bf16 (one seed too) two, each with two recorded values;
+    # that LSTM at batch 32 (two seeds of 7 epochs) is one configuration more in the same dimensions
     searched = {"model.pairs", "model.pooling", "model.embed_dim", "model.dropout", "train.batch_size", "train.lr",
                 "train.weight_decay", "model.rnn", "train.precision"}
     assert set(rec.dims) == {"model.n_cepstra", "augment.vtlp", "train.ema_decay", "model.voice_adversary_weight",
                              *searched}
-    assert len(rec.values) == len(set(rec.values)) == 13
+    assert len(rec.values) == len(set(rec.values)) == 14
     assert all(len(space(rec)[d]["choice"]) == 2 for d in searched)
     for curves, labels in zip(rec.curves, rec.labels):
         assert all([row["epoch"] for row in c] == [1, 2, 3, 4, 5] for c in curves)
