@@ -90,23 +90,14 @@ def loeo_rows(arm: str, whole_budget: bool = False) -> dict[str, list[dict[str, 
 
 
 def method_means(rows: dict[str, list[dict[str, Any]]], key: str) -> dict[str, float]:
-    """Per method held out, one figure's mean over the seeds."""
+    """Per method held out, one figure's mean over the seeds (for "voice_ratio": the figure the issue's targets are
+    on)."""
     return {method: mean(r[key] for r in runs) for method, runs in rows.items()}
 
 
 def seed_means(rows: dict[str, list[dict[str, Any]]], key: str) -> list[float]:
     """Per seed, one figure's mean over the methods held out: its spread is the seeds'."""
     return [mean(seeds) for seeds in zip(*([r[key] for r in runs] for runs in rows.values()))]
-
-
-def loeo_ratios(arm: str, whole_budget: bool = False) -> dict[str, float]:
-    """Held-out ÷ seen s→i R@10 per method held out, mean over seeds: the figure the issue's targets are on."""
-    return method_means(loeo_rows(arm, whole_budget), "voice_ratio")
-
-
-def loeo_mean(arm: str, key: str, whole_budget: bool = False) -> list[float]:
-    """Per seed, the mean over the five methods held out of one figure."""
-    return seed_means(loeo_rows(arm, whole_budget), key)
 
 
 def seeds_said(arms: dict[str, str]) -> str:
@@ -215,8 +206,10 @@ def ratios_said(ratios: dict[str, float]) -> str:
 def loeo_headline(arms: dict[str, str]) -> str:
     """README's cell: per arm the mean (worst) ratio and the mean held-out R@10; then the ratios in the office, for
     the arms whose seed-1 models were rescored there."""
-    clean = "; ".join(f"{label} {ratios_said(loeo_ratios(arm))}; {num(mean(loeo_mean(arm, 'heldout_s2i_r10')))}"
-                      for label, arm in arms.items())
+    def said(arm: str) -> str:
+        scored = loeo_rows(arm)
+        return f"{ratios_said(method_means(scored, 'voice_ratio'))}; {num(mean(seed_means(scored, 'heldout_s2i_r10')))}"
+    clean = "; ".join(f"{label} {said(arm)}" for label, arm in arms.items())
     office = "; ".join(f"{label} {ratios_said(loeo_rescored_ratios(arm, 'office'))}"
                        for label, arm in arms.items() if rescore_files({label: arm}, "-seed1"))
     return f"{clean}; heard in the office (seed 1's models): {office}"
