@@ -86,7 +86,8 @@ def summarise_stopped(folder: Path, max_epochs: int, max_cpu_minutes: float = 0.
 
     from sonovis.config import SearchConfig
     from sonovis.search.clock import CPU_MINUTES
-    from sonovis.search.tuner import EXPERIMENT, summarise
+    from sonovis.search import EXPERIMENT
+    from sonovis.search.tuner import summarise
 
     analysis = tune.ExperimentAnalysis(str(folder / EXPERIMENT), default_metric=SEARCH_METRIC, default_mode="max")
     results = tune.ResultGrid(analysis)

@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import logging
 import platform
 import shutil
 import time
@@ -150,6 +151,7 @@ def _run_pending(cfg: PrepareConfig, pending: list[ShardPlan], address: str | No
     connect(address)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # our own one-line-per-shard progress reads better in logs
+    _quiet_ray_data_console()
     workers = min(cfg.num_cpus or cluster_cpus(), len(pending))
     ds = ray.data.from_items([p.item() for p in pending], override_num_blocks=len(pending)).map_batches(
         make_shards, batch_size=1, compute=ray.data.TaskPoolStrategy(size=workers), num_cpus=1,
@@ -169,6 +171,15 @@ def _run_pending(cfg: PrepareConfig, pending: list[ShardPlan], address: str | No
         echo(f"[prepare] {len(finished)}/{len(pending)} shards  {path.name}  "
              f"{rows_done}/{total_rows} rows  {elapsed:.0f}s elapsed, ~{eta:.0f}s left  ({workers} workers)")
     return finished
+
+
+def _quiet_ray_data_console() -> None:
+    """Ray Data's console down to warnings: its INFO lines (an execution plan per dataset) and its notice
+    that the progress bars are off would sit between our progress lines. Its log file keeps the INFO."""
+    for handler in logging.getLogger("ray.data").handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.setLevel(logging.WARNING)
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
 
 
 def _shard_folder_entries(out: Path, pattern: str = "*") -> list[Path]:

@@ -2,3 +2,6 @@
 
 Imports ``train`` (a trial is ``fit()`` plus ``tune.report``), ``data``'s shard loading and ``runtime``.
 """
+
+EXPERIMENT = "search"  # Tune's folder under a search's --out, and its Optuna study's name
+STUDY_FILE = "optuna.db"  # the study, beside that folder: optuna-dashboard, `report` and --warm-start read it

@@ -30,8 +30,8 @@ from ray.tune.search.sample import Categorical, Float, Integer
 
 from sonovis.config import SearchConfig
 from sonovis.errors import InputError
+from sonovis.search import STUDY_FILE
 
-STUDY_FILE = "optuna.db"
 
 
 def starting_points(search: SearchConfig, space: dict[str, Any], base: dict[str, Any], study_name: str,

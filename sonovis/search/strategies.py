@@ -23,6 +23,7 @@ from ray import tune
 from sonovis.config import AblateConfig, ExperimentConfig, SearchConfig, to_dict
 from sonovis.errors import ConfigError
 from sonovis.runtime import connect
+from sonovis.search import STUDY_FILE
 from sonovis.search.clock import budget
 from sonovis.search.tuner import (
     SAMPLERS,
@@ -115,7 +116,7 @@ def compare_strategies(ablate: AblateConfig, search: SearchConfig, base: Experim
     out = Path(out).resolve()
     variants = {s: strategy_search(search, s) for s in ablate.strategies}
     folders = {s: out / "strategies" / folder_name(s) for s in variants}
-    used = [str(f) for f in folders.values() if (f / "optuna.db").exists()]
+    used = [str(f) for f in folders.values() if (f / STUDY_FILE).exists()]
     if used:  # the study would carry over old trials, and TPE would learn from them
         raise ConfigError(f"{', '.join(used)}: a comparison already ran here; give a new --out or remove them")
     connect(address)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import socket
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from sonovis.config import ExperimentConfig, SearchConfig, experiment_from_flat,
 from sonovis.data.shards import Prepared, load_prepared
 from sonovis.errors import ConfigError
 from sonovis.runtime import cluster_cpus, connect
+from sonovis.search import EXPERIMENT, STUDY_FILE
 from sonovis.search.clock import (BUDGET_SPENT, CPU_MINUTES, budget, budget_spent, check_clock, completed, rungs,
                                   stop_rule)
 from sonovis.search.searcher import PrunedAwareOptunaSearch
@@ -38,7 +41,6 @@ from sonovis.train.checkpoint import read_checkpoint
 from sonovis.train.metrics import SEARCH_METRIC
 from sonovis.train.trainer import fit, needs_grid
 
-EXPERIMENT = "search"  # Tune's folder under the storage path
 CLOCK_FILE = "clock.json"  # beside model.pt in a trial's checkpoint: the CPU minutes it had spent
 DOMAINS = {"loguniform": tune.loguniform, "uniform": tune.uniform, "randint": tune.randint}
 
@@ -66,6 +68,7 @@ def train_trial(config: dict[str, Any], data: Prepared, cpu_budget: float = 0.0)
     """One Tune trial: train, and report dev recall plus a checkpoint every epoch; with a ``cpu_budget``
     (minutes; search.clock = "cpu_minutes") the trial ends before an epoch that would overrun it."""
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # not a line per checkpoint in the driver's log
+    sys.unraisablehook = quiet_stop
     cfg = experiment_from_flat(config)
     resume = None
     spent, longest = 0.0, 0.0  # CPU minutes so far (kept with each checkpoint) and of the dearest epoch
@@ -87,6 +90,18 @@ def train_trial(config: dict[str, Any], data: Prepared, cpu_budget: float = 0.0)
                          "wall_time": time.time(), **where}, checkpoint=tune.Checkpoint.from_directory(folder))
         if last:
             return
+
+
+def quiet_stop(unraisable: Any) -> None:
+    """A trial's process hook for exceptions Python cannot raise: silent for the ``SystemExit`` of a stop.
+
+    Tune ends a trial that the scheduler stopped by signalling its process, and Ray's handler raises
+    ``SystemExit`` wherever the trial is. Inside a weakref callback Python cannot raise it and prints
+    it with a traceback instead, which reached the driver's console as an error. The stop was asked
+    for; anything else is printed as before.
+    """
+    if not isinstance(unraisable.exc_value, SystemExit):
+        sys.__unraisablehook__(unraisable)
 
 
 class TrialLog(tune.Callback):
@@ -116,7 +131,7 @@ def make_tuner(search: SearchConfig, base: ExperimentConfig, trial: Any, runs: P
     return tune.Tuner(
         trial,
         param_space=param_space(search, base),
-        tune_config=tune_config(search, search_alg=make_searcher(search, f"sqlite:///{runs / 'optuna.db'}", first),
+        tune_config=tune_config(search, search_alg=make_searcher(search, f"sqlite:///{runs / STUDY_FILE}", first),
                                 scheduler=make_scheduler(search), num_samples=search.trials),
         run_config=run_config(search, runs, EXPERIMENT, TrialLog(search.trials, search.max_epochs, search.scheduler,
                                                                  budget(search))),
@@ -149,6 +164,7 @@ def make_searcher(search: SearchConfig, storage: str | None = None,
     reads it, and it outlives the driver) or in memory when None."""
     if search.searcher not in SAMPLERS:
         raise ConfigError(f"search.searcher = {search.searcher!r}: expected one of {', '.join(SAMPLERS)}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # not a line per study and trial between TrialLog's
     return PrunedAwareOptunaSearch(
         sampler=SAMPLERS[search.searcher](search), seed=search.seed, max_epochs=search.max_epochs,
         max_cpu_minutes=budget(search),
@@ -178,7 +194,13 @@ def tune_config(search: SearchConfig, **kwargs: Any) -> tune.TuneConfig:
 
 
 def run_config(search: SearchConfig, runs: Path, name: str, log: tune.Callback) -> tune.RunConfig:
-    """Where Tune writes experiment ``name``, which checkpoints it keeps and how often a trial may fail."""
+    """Where Tune writes experiment ``name``, which checkpoints it keeps and how often a trial may fail.
+
+    Tune's console output is off: ``TrialLog`` prints a line per trial and the summary a table. Ray's
+    newer output engine prints its own header box and a TensorBoard hint even at ``verbose=0``; the
+    older one, which ``RAY_AIR_NEW_OUTPUT=0`` selects, prints nothing at that level.
+    """
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     return tune.RunConfig(
         name=name, storage_path=search.storage_path or str(runs), verbose=0,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=search.keep_checkpoints,

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from sonovis.errors import SonovisError
+from sonovis.search import STUDY_FILE
 from sonovis.train.metrics import SEARCH_METRIC
 from sonovis.use.translate import (
     MATCH_CSS,
@@ -49,7 +50,7 @@ def write_report(run_dir: Path, out: Path | None = None, data_path: Path | None 
     out = Path(out) if out else run_dir / "report.html"
     best = read_json(run_dir / "best.json")
     trials = read_trials(run_dir / "search", search_over=best is not None)
-    study = load_study(run_dir / "optuna.db")
+    study = load_study(run_dir / STUDY_FILE)
     saved = [(key, doc) for key in ABLATE_TABLES if (doc := read_json(Path(ablation_dir or run_dir) / f"{key}.json"))]
     searched = not saved or (run_dir / "search").is_dir()  # else an ablate folder alone: just its tables
     sections = [] if not searched else [

@@ -12,6 +12,7 @@ from typing import Any
 import optuna
 import pandas as pd
 
+from sonovis.search import EXPERIMENT
 from sonovis.search.clock import completed
 from sonovis.train.metrics import SEARCH_METRIC
 
@@ -89,7 +90,7 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 def load_study(path: Path) -> optuna.Study | None:
     try:
-        return optuna.load_study(study_name="search", storage=f"sqlite:///{path.resolve()}") if path.exists() else None
+        return optuna.load_study(study_name=EXPERIMENT, storage=f"sqlite:///{path.resolve()}") if path.exists() else None
     except (KeyError, ValueError, RuntimeError):  # no study of that name, or not an Optuna database
         return None
 

@@ -65,11 +65,14 @@ def test_every_utterance_stores_its_captions_phonemes(prepared_builtin: Path) ->
 
 
 def test_flickr8k_dev_prep_and_rerun_is_a_no_op(shared_flickr8k: Path, tmp_path: Path, ray_local,
-                                                 speech_cache: Path) -> None:
+                                                 speech_cache: Path, capfd: pytest.CaptureFixture[str]) -> None:
     cfg = PrepareConfig(out=str(tmp_path / "prep"), shard_rows=40,
                         corpus=CorpusConfig(kind="flickr8k", root=str(shared_flickr8k), splits=("dev",), limit=20),
                         speech=SpeechConfig(cache_dir=str(speech_cache)))
     manifest = prepare(cfg)
+    said = capfd.readouterr()
+    assert "[prepare] 1/4 shards" in said.out
+    assert "streaming_executor" not in said.out + said.err  # Ray Data's INFO lines stay in its log file
     assert manifest["counts"]["dev"]["captions"] == 100 and manifest["counts"]["dev"]["utterances"] == 100
     data = load_prepared(cfg.out, splits=("dev",))
     assert data.splits["dev"].pooled.shape == (20, 1280)

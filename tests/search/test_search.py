@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import optuna
@@ -19,10 +20,11 @@ from sonovis.config import ExperimentConfig, ModelConfig, SearchConfig, TrainCon
 from sonovis.config.schema import DEFAULT_SPACE
 from sonovis.data.shards import load_prepared
 from sonovis.errors import ConfigError, InputError
+from sonovis.search import EXPERIMENT
 from sonovis.search.tuner import (
-    EXPERIMENT,
     HYPERBAND_AT_ONCE,
     param_space,
+    quiet_stop,
     run_search,
 )
 from sonovis.search.clock import check_clock
@@ -32,6 +34,8 @@ from sonovis.train.checkpoint import load_checkpoint
 from sonovis.use.trials import read_trials
 
 REPO = Path(__file__).resolve().parents[2]
+RAY_CHATTER = ("Configuration for experiment", "TensorBoard", "View detailed results", "A new study created",
+               "Traceback")  # Ray's and Optuna's own console lines, which TrialLog's one line per trial replaces
 BASE = ExperimentConfig(model=ModelConfig(hidden_size=64, conv_channels=64, embed_dim=64),
                         train=TrainConfig(batch_size=32))
 SPACE = {"train.lr": {"loguniform": [1e-4, 3e-3]}, "model.pooling": {"choice": ["attention", "mean"]}}
@@ -106,6 +110,7 @@ def test_killed_driver_resumes_with_every_trial_once(prepared_builtin: Path, tmp
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert "resuming" in resumed.stdout
     assert "[tune] trial 6/6 " in resumed.stdout  # the count goes on from the trials finished before the kill
+    assert not [said for said in RAY_CHATTER if said in resumed.stdout + resumed.stderr], resumed.stdout[-3000:]
     table = pd.read_csv(runs / "trials.csv")
     assert len(table) == 6 and table["trial_id"].is_unique
     trials = _study(runs).trials
@@ -113,6 +118,26 @@ def test_killed_driver_resumes_with_every_trial_once(prepared_builtin: Path, tmp
     assert len(told) == 6, [t.state for t in trials]
     for t in trials:  # the rest were asked for by the killed driver and never ran: failed, with the reason
         assert t in told or (t.state == optuna.trial.TrialState.FAIL and t.user_attrs["orphaned"] == ORPHAN_REASON)
+
+
+def test_a_stopped_trials_exit_is_silent_and_other_lost_errors_are_not(monkeypatch, capsys) -> None:
+    """Ray's SIGTERM handler raises SystemExit in a trial ASHA stopped; inside a weakref callback Python cannot
+    raise it and hands it to ``sys.unraisablehook``, which trials set to ``quiet_stop``."""
+    class Held:
+        pass
+
+    def dropped_while(error: BaseException) -> str:
+        def callback(_: weakref.ref) -> None:
+            raise error
+        held = Held()
+        watch = weakref.ref(held, callback)
+        del held  # the callback runs here, and its exception goes to the hook
+        assert watch() is None
+        return capsys.readouterr().err
+
+    monkeypatch.setattr(sys, "unraisablehook", quiet_stop)
+    assert dropped_while(SystemExit(1)) == ""
+    assert "ValueError: a real fault" in dropped_while(ValueError("a real fault"))
 
 
 def test_ray_job_submit_runs_jobs_tune_to_succeeded(prepared_builtin: Path, tmp_path: Path, ray_head) -> None:

@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from sonovis.config import ExperimentConfig, ModelConfig, SearchConfig, TrainConfig
-from sonovis.search.tuner import EXPERIMENT, run_search
+from sonovis.search import EXPERIMENT
+from sonovis.search.tuner import run_search
 from sonovis.train.evaluate import evaluate_checkpoint
 from sonovis.use.report import MIN_IMPORTANCE_TRIALS, write_report
 from sonovis.use.trials import read_trials
