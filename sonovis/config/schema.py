@@ -347,6 +347,3 @@ DEFAULT_ARMS: dict[str, dict[str, Any]] = {
     "crops": {"model.crop_frames": 200},
     "tri_modal": {"model.pairs": ["speech-image", "speech-text", "text-image"]},  # MCN
 }
-
-
-# --- generic plumbing: dict <-> dataclass, TOML, --set overrides, flat dicts ------------------
