@@ -42,6 +42,22 @@ def memory_gib() -> float | None:
     return None
 
 
+def cpu() -> dict[str, Any]:
+    """The CPU's model name and whether it does bf16 natively (what `train.precision = "auto"` asks), from
+    /proc/cpuinfo: a CPU-minute budget buys more epochs on a faster CPU, so results compare on one model only."""
+    model, flags = None, set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model is None:
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    return {"cpu": model, "native_bf16": bool(flags & {"avx512_bf16", "amx_bf16"}) if flags else None}
+
+
 def provenance(argv: list[str]) -> dict[str, Any]:
     """Commit (``"dirty": true`` with uncommitted changes to tracked files), ISO date, command line (with the
     runtime variables set), machine."""
@@ -54,7 +70,7 @@ def provenance(argv: list[str]) -> dict[str, Any]:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": shlex.join([*(f"{k}={os.environ[k]}" for k in RUNTIME_VARIABLES if k in os.environ),
                                "python", *argv]),
-        "machine": {"cores": os.cpu_count(), "memory_gib": memory_gib(), "platform": platform.platform(),
+        "machine": {"cores": os.cpu_count(), "memory_gib": memory_gib(), **cpu(), "platform": platform.platform(),
                     "python": platform.python_version()},
     })
     return out

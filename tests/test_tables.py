@@ -25,3 +25,14 @@ def test_every_result_has_provenance() -> None:
         assert isinstance(provenance, dict), f"{path.relative_to(REPO)}: no provenance"
         for key in ("commit", "date", "command", "machine"):
             assert provenance.get(key), f"{path.relative_to(REPO)}: provenance lacks {key}"
+
+
+def test_provenance_names_the_cpu_a_budget_was_spent_on() -> None:
+    """A CPU-minute budget buys more epochs on a faster CPU: a new result says which CPU it ran on."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from provenance import provenance
+
+    machine = provenance(["benchmarks/x.py"])["machine"]
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    assert machine["cpu"] and f"model name\t: {machine['cpu']}" in cpuinfo
+    assert machine["native_bf16"] == any(flag in cpuinfo.split() for flag in ("avx512_bf16", "amx_bf16"))
