@@ -28,7 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -121,9 +123,21 @@ def family_table(results: dict[str, list[dict[str, Any]]], families: dict[str, l
     return ["arm", *columns], [[name, *(r.get(f, float("nan")) for f in columns)] for name, r in recall.items()]
 
 
+def exit_with_parent(parent: int, every_s: float = 5.0) -> None:
+    """End this arm's process once the benchmark that started it is gone. A spawned worker outlives a
+    killed parent and would go on training, taking the cores and memory from whatever runs next."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
 def load_and_run_arm(name: str, prepared: str, settings: dict[str, Any], budget_s: float,
                      unheard: dict[str, str], save: Path | None) -> list[dict[str, Any]]:
     """One arm in its own process: load the data (not counted), then train within the budget."""
+    exit_with_parent(os.getppid())
     cfg = experiment_config(settings)
     start = time.process_time()
     data = load_prepared(prepared, splits=("train", cfg.train.eval_split), with_grid=needs_grid(cfg))
