@@ -60,7 +60,9 @@ from sonovis.train.metrics import MEAN_RECALL, SEARCH_METRIC
 STRATEGIES = ("random+fifo", "random+asha", "random+hyperband", "tpe+fifo", "tpe+asha", "tpe+hyperband")
 CONTINUOUS = 6  # a number with more distinct recorded values than this is searched as a range, not a choice
 EFFECTIVE = {"model.n_cepstra": lambda v: v or FeatureConfig().n_mfcc}  # 0 means every prepared coefficient
-NOT_SEARCHED = ("train.seed",)  # replicates: the seed decides which recorded curve, never a dimension
+# replicates: the seed decides which recorded curve, never a dimension; and how long a run was asked to train
+# (`voices.py --epochs`) says where its curve ends, which the replay cuts at max_epochs anyway
+NOT_SEARCHED = ("train.seed", "train.epochs")
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,8 @@ from studies.search import (ENGINE_HELD_OUT_ARMS, ENGINE_HELD_OUT_DATA, ENGINE_H
                             SEARCH_ARMS, SEARCH_ARMS_UNDER_LOAD, SEARCHED, SEARCHES, SIMULATED, WARM, arm_runs,
                             search_recall, search_retrains, search_summary, simulated_strategies, strategies,
                             strategy_name)
-from studies.speed import (EPOCH_COST, MEMORY, RECURRENT_LAYER, SEARCH_SPEED, SEARCH_SPEED_LONG, SIDE_LABELS,
-                           epoch_cost, recurrent_layer, search_speed, train_memory)
+from studies.speed import (EPOCH_COST, MEMORY, RECURRENT_LAYER, SEARCH_SPEED, SEARCH_SPEED_EPYC, SEARCH_SPEED_LONG,
+                           SIDE_LABELS, epoch_cost, recurrent_layer, search_speed, train_memory)
 from studies.voices import (ACCENTS, CONDITION_ARMS, ENGINES, FOUR, MBROLA_HELD, NO_MEASURES, PAIRED, RECIPE,
                             voices_accents, voices_conditions, voices_families, voices_paired, voices_paired_means,
                             voices_rhvoice)
@@ -61,13 +61,13 @@ def headline() -> str:
     tpe = next(s for s in load("strategies/builtin.json")["strategies"] if s["strategy"] == "tpe+asha")
     simulated, memory, search = load(SIMULATED), load(MEMORY), load(SEARCHED + RETRAINED)
     speed, longest, warm = load(SEARCH_SPEED), load(SEARCHED + LONGEST), load(SEARCHED + WARM)
-    speed_long, cost = load(SEARCH_SPEED_LONG), load(EPOCH_COST)
+    speed_long, speed_epyc, cost = load(SEARCH_SPEED_LONG), load(SEARCH_SPEED_EPYC), load(EPOCH_COST)
     engine = load(SEARCHED + ENGINE_HELD_OUT_LHS)
     engine_retrained = arm_runs(ENGINE_HELD_OUT_ARMS)
     full_scale = arm_runs(FULL_SCALE_ARMS)
     ours = [last(rel) for rel in RECIPE_TOML_RUNS]
     def span(ratio: str, *runs: dict) -> str:  # lowest–highest over the search_speed.py repeats of these runs
-        values = [r["ratios"][ratio] for run in runs or (speed, speed_long) for r in run["repeats"]]
+        values = [r["ratios"][ratio] for run in runs or (speed, speed_long, speed_epyc) for r in run["repeats"]]
         return f"{num(min(values), 2)}–{num(max(values), 2)}"
     retrained = arm_runs(SEARCH_ARMS)
     rows = [
@@ -132,8 +132,9 @@ def headline() -> str:
         ["a search's trials on 2 cores, 600 Flickr8k images: throughput of 2 at once ÷ 1, a Tune trial ÷ "
          "the bare loop, peak USS a trial",
          f"concurrency {span('concurrency', speed)}× ({speed['epochs']}-epoch trials), "
-         f"{span('concurrency', speed_long)}× ({speed_long['epochs']}-epoch); "
-         f"over both: overhead {span('overhead')}×, USS {span('uss_gib')} GiB",
+         f"{span('concurrency', speed_long)}× ({speed_long['epochs']}-epoch), "
+         f"{span('concurrency', speed_epyc)}× on another machine's CPU ({speed_epyc['epochs']}-epoch); "
+         f"over all three: overhead {span('overhead')}×, USS {span('uss_gib')} GiB",
          "[speed](docs/results/speed.md#search-throughput-and-memory-per-trial)"],
         [f"CPU time of a Flickr8k epoch ÷ the code when issue #25 was filed (`{cost['before']}`; "
          f"{cost['limit']:,} images, one thread, {len(cost['runs']) // len(cost['sides'])} seeds, alternating): "
@@ -152,7 +153,7 @@ def headline() -> str:
     ]
     files = ["quality/default.json", "quality/text-ceiling.json", *(PAIRED + n + ".json" for n in RECIPE + NO_MEASURES),
              "ablations/flickr8k.json", "strategies/builtin.json", SIMULATED, MEMORY, SEARCH_SPEED, SEARCH_SPEED_LONG,
-             EPOCH_COST, SEARCHED + RETRAINED, SEARCHED + LONGEST, SEARCHED + WARM, SEARCHED + ENGINE_HELD_OUT_LHS,
+             SEARCH_SPEED_EPYC, EPOCH_COST, SEARCHED + RETRAINED, SEARCHED + LONGEST, SEARCHED + WARM, SEARCHED + ENGINE_HELD_OUT_LHS,
              *(rel for arms in (SEARCH_ARMS, ENGINE_HELD_OUT_ARMS, FULL_SCALE_ARMS) for rels in arms.values()
                for rel in rels),
              *(rel for arm in LOEO_HEADLINE.values() for rel in loeo_files(arm)), *LOEO_RESCORED["-seed1"],
@@ -273,6 +274,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "speed-train-memory": partial(train_memory, MEMORY),
     "speed-search": partial(search_speed, SEARCH_SPEED),
     "speed-search-6-epochs": partial(search_speed, SEARCH_SPEED_LONG),
+    "speed-search-epyc": partial(search_speed, SEARCH_SPEED_EPYC),
     "speed-epoch-cost": partial(epoch_cost, EPOCH_COST),
     "speed-recurrent-layer": partial(recurrent_layer, RECURRENT_LAYER),
 }

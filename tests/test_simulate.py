@@ -41,7 +41,7 @@ def test_recorded_keeps_runs_long_enough_and_one_curve_per_seed(table: pd.DataFr
     rec = recorded(table, PAIRED, max_epochs=5)
     # the voice measures' runs vary four dimensions; the searched shape with the weight average (one seed reached
     # 5 epochs) adds seven more, and the same with an LSTM in bf16 (one seed too) two, each with two recorded values;
-    # that LSTM at batch 32 (two seeds of 7 epochs) is one configuration more in the same dimensions
+    # that LSTM at batch 32 (three seeds of 7 epochs) is one configuration more in the same dimensions
     searched = {"model.pairs", "model.pooling", "model.embed_dim", "model.dropout", "train.batch_size", "train.lr",
                 "train.weight_decay", "model.rnn", "train.precision"}
     assert set(rec.dims) == {"model.n_cepstra", "augment.vtlp", "train.ema_decay", "model.voice_adversary_weight",

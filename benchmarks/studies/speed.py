@@ -26,6 +26,13 @@ def train_memory(rel: str) -> str:
 
 SEARCH_SPEED = "speed/search.json"
 SEARCH_SPEED_LONG = "speed/search-6-epochs.json"  # the same with trials three times as long: fixed costs thinner
+SEARCH_SPEED_EPYC = "speed/search-epyc.json"  # the 2-epoch measurement again, on another machine's CPU
+
+
+def machine(d: dict) -> str:
+    """Which machine: its CPU where the result recorded it (provenance since 2026-12-07), else the one of the time."""
+    cpu = d["provenance"]["machine"].get("cpu")
+    return f"a 2-core {cpu} machine" if cpu else "this 2-core machine"
 
 
 def search_speed(rel: str) -> str:
@@ -38,7 +45,7 @@ def search_speed(rel: str) -> str:
     return block(["repeat", "trial-epochs a minute, 2 trials at once ÷ 1", "a Tune trial's time ÷ the bare loop's",
                   "peak USS of a trial process, GiB"], rows, [rel],
                  f"{d['trials']} trials of {d['epochs']} epochs of the default configuration on "
-                 f"{d['images']['train']} train images, on this 2-core machine; the prepared data "
+                 f"{d['images']['train']} train images, on {machine(d)}; the prepared data "
                  f"({num(d['data_mib'], 0)} MiB) sit once in the object store, outside the trials' USS.")
 
 
