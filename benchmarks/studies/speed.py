@@ -50,6 +50,7 @@ def search_speed(rel: str) -> str:
 
 
 EPOCH_COST = "speed/epoch-cost.json"
+EPOCH_COST_EPYC = "speed/epoch-cost-epyc.json"  # the same sides again, 4 epochs, on another machine's CPU
 SIDE_LABELS = {"before": "then", "now": "now", "cheaper": "cheaper"}  # epoch_cost.py's sides as the tables name them
 
 
@@ -74,7 +75,7 @@ def epoch_cost(rel: str) -> str:
     return block(header, rows, [rel],
                  f"The default configuration of each version on {d['limit']:,} Flickr8k train images (dev: "
                  f"{d['limit']:,} images), one thread, seeds 0–{len(d['runs']) // len(sides) - 1}, one run of each "
-                 f"side per seed, alternating, alone on the machine; means over the seeds.{cheaper} Epoch CPU seed "
+                 f"side per seed, alternating, alone on {machine(d)}; means over the seeds.{cheaper} Epoch CPU seed "
                  f"by seed: {by_seed} (issue #25's aim: ≤ {num(d['target'], 1)}).")
 
 
