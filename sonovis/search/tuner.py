@@ -41,6 +41,12 @@ from sonovis.train.checkpoint import read_checkpoint
 from sonovis.train.metrics import SEARCH_METRIC
 from sonovis.train.trainer import fit, needs_grid
 
+# Tune's console is TrialLog's line per trial and the summary's table. Ray's newer output engine prints its
+# own header box and a TensorBoard hint even at verbose=0; the older one, which this selects, prints nothing
+# there. Tune reads it whenever a Tuner runs (a restored one too, which no RunConfig of ours reaches); a user
+# who sets RAY_AIR_NEW_OUTPUT=1 keeps Tune's own output.
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
 CLOCK_FILE = "clock.json"  # beside model.pt in a trial's checkpoint: the CPU minutes it had spent
 DOMAINS = {"loguniform": tune.loguniform, "uniform": tune.uniform, "randint": tune.randint}
 
@@ -194,13 +200,8 @@ def tune_config(search: SearchConfig, **kwargs: Any) -> tune.TuneConfig:
 
 
 def run_config(search: SearchConfig, runs: Path, name: str, log: tune.Callback) -> tune.RunConfig:
-    """Where Tune writes experiment ``name``, which checkpoints it keeps and how often a trial may fail.
-
-    Tune's console output is off: ``TrialLog`` prints a line per trial and the summary a table. Ray's
-    newer output engine prints its own header box and a TensorBoard hint even at ``verbose=0``; the
-    older one, which ``RAY_AIR_NEW_OUTPUT=0`` selects, prints nothing at that level.
-    """
-    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    """Where Tune writes experiment ``name``, which checkpoints it keeps and how often a trial may fail;
+    Tune's console output off (``verbose=0``, with the output engine chosen at the top of this module)."""
     return tune.RunConfig(
         name=name, storage_path=search.storage_path or str(runs), verbose=0,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=search.keep_checkpoints,
