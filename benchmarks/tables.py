@@ -163,7 +163,7 @@ def headline() -> str:
              *(rel for arm in LOEO_HEADLINE.values() for rel in loeo_files(arm)), *LOEO_RESCORED["-seed1"],
              *office_share_files(LOEO_ROOMS, "-seed2"), *office_share_files(LOEO_RECIPE_TOML_ROOMS, "")]
     return block(["what", "measured", "details"], rows, files,
-                 "Recipe and no-measures figures are means over the seeds' files (four and two).")
+                 "Recipe and no-measures figures are means over the seeds' files (four and two).", compact_sources=True)
 
 
 # ---------------------------------------------------------------- the registry
