@@ -26,7 +26,13 @@ def train_memory(rel: str) -> str:
 
 SEARCH_SPEED = "speed/search.json"
 SEARCH_SPEED_LONG = "speed/search-6-epochs.json"  # the same with trials three times as long: fixed costs thinner
-SEARCH_SPEED_EPYC = "speed/search-epyc.json"  # the 2-epoch measurement again, on another machine's CPU
+SEARCH_SPEED_EPYC = "speed/search-epyc.json"  # the 2-epoch measurement again, on an AMD EPYC
+
+
+def cpu_said(d: dict) -> str:
+    """A result's CPU as its provenance records it, and whether it does bf16 natively (what the cheaper settings use)."""
+    m = d["provenance"]["machine"]
+    return f"an {m['cpu']}" + (" with native bf16" if m.get("native_bf16") else "")
 
 
 def machine(d: dict) -> str:
@@ -50,7 +56,7 @@ def search_speed(rel: str) -> str:
 
 
 EPOCH_COST = "speed/epoch-cost.json"
-EPOCH_COST_EPYC = "speed/epoch-cost-epyc.json"  # the same sides again, 4 epochs, on another machine's CPU
+EPOCH_COST_EPYC = "speed/epoch-cost-epyc.json"  # the same sides again, 4 epochs, on an AMD EPYC
 SIDE_LABELS = {"before": "then", "now": "now", "cheaper": "cheaper"}  # epoch_cost.py's sides as the tables name them
 
 
