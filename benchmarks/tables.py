@@ -25,14 +25,14 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
-from studies.loeo import (LOEO_ARMS, LOEO_CONVERSION, LOEO_HEADLINE, LOEO_LOGMEL, LOEO_LSTM, LOEO_RECIPE_TOML,
-                          LOEO_RECIPE_TOML_OFFICE, LOEO_RECIPE_TOML_ROOMS, LOEO_RECIPE_TOML_SEEDS, LOEO_RESCORED,
-                          LOEO_ROOMS, LOEO_ROOMS_HEADLINE, LOEO_SEARCHED, LOEO_SPLIT, LOEO_SUMMARY, loeo_files,
-                          loeo_headline, loeo_room_headline, office_share_files, seeds_said,
-                          voices_leave_one_engine_out, voices_leave_one_engine_out_measures,
-                          voices_leave_one_engine_out_office_seeds, voices_leave_one_engine_out_office_share,
-                          voices_leave_one_engine_out_paired, voices_leave_one_engine_out_rooms,
-                          voices_leave_one_engine_out_summary)
+from studies.loeo import (LOEO_ARMS, LOEO_BATCH, LOEO_BATCH_OFFICE, LOEO_CONVERSION, LOEO_HEADLINE, LOEO_LOGMEL,
+                          LOEO_LSTM, LOEO_RECIPE_TOML, LOEO_RECIPE_TOML_OFFICE, LOEO_RECIPE_TOML_ROOMS,
+                          LOEO_RECIPE_TOML_SEEDS, LOEO_RESCORED, LOEO_ROOMS, LOEO_ROOMS_HEADLINE, LOEO_SEARCHED,
+                          LOEO_SPLIT, LOEO_SUMMARY, RECIPE_TOML_B32, loeo_files, loeo_headline, loeo_room_headline,
+                          office_share_files, seeds_said, voices_leave_one_engine_out,
+                          voices_leave_one_engine_out_measures, voices_leave_one_engine_out_office_seeds,
+                          voices_leave_one_engine_out_office_share, voices_leave_one_engine_out_paired,
+                          voices_leave_one_engine_out_rooms, voices_leave_one_engine_out_summary)
 from studies.quality import ablations, quality
 from studies.read import REPO, block, last, load, mean, num, spread
 from studies.search import (ENGINE_HELD_OUT_ARMS, ENGINE_HELD_OUT_DATA, ENGINE_HELD_OUT_LHS, FULL_SCALE_ARMS,
@@ -218,6 +218,10 @@ TABLES: dict[str, Callable[[], str]] = {
     "voices-leave-one-engine-out-lstm-seeds": partial(voices_leave_one_engine_out_summary, LOEO_LSTM),
     "voices-leave-one-engine-out-lstm-seeds-budget": partial(voices_leave_one_engine_out_summary, LOEO_LSTM,
                                                              whole_budget=True),
+    "voices-leave-one-engine-out-batch-32": partial(voices_leave_one_engine_out, RECIPE_TOML_B32),
+    "voices-leave-one-engine-out-batch-32-summary": partial(voices_leave_one_engine_out_summary, LOEO_BATCH,
+                                                            whole_budget=True),
+    "voices-leave-one-engine-out-batch-32-office": partial(voices_leave_one_engine_out_office_seeds, LOEO_BATCH_OFFICE),
     "voices-leave-one-engine-out-room-training": partial(voices_leave_one_engine_out_paired, LOEO_ROOMS, "-seed2"),
     "voices-leave-one-engine-out-room-training-office": partial(voices_leave_one_engine_out_rooms, LOEO_ROOMS,
                                                                 "-seed2"),

@@ -17,9 +17,12 @@ LOEO_ARMS = {"no measures (40 MFCC)": "plain", "the recipe (5 MFCC, VTLP ±10 %,
 # LSTM trained in bf16 (model.rnn = "lstm", train.precision = "auto", which is bf16 on the CPU every run had)
 RECIPE_TOML_GRU = "`recipe.toml` with a GRU"
 LOEO_RECIPE_TOML_SEEDS = {f"{RECIPE_TOML_GRU} (the recipe with the searched shape)": "searched-ema"}
+# recipe.toml's configuration at batch 32 (train.batch_size = 32: fewer, cheaper steps an epoch), trained for the
+# epochs 10 CPU-minutes bought it on the machine the batch-16 runs had (see LOEO_SEEDS)
+RECIPE_TOML_B32 = {"`recipe.toml` at batch 32": "searched-ema-lstm-bf16-b32"}
 # the issue's headline table: every arm with every method held out on several seeds
 LOEO_SUMMARY = {**LOEO_ARMS, **LOEO_RECIPE_TOML_SEEDS,
-                "`recipe.toml` (the same with an LSTM trained in bf16)": "searched-ema-lstm-bf16"}
+                "`recipe.toml` (the same with an LSTM trained in bf16)": "searched-ema-lstm-bf16", **RECIPE_TOML_B32}
 # README's short names for the same arms ("the recipe" of docs/results/voices.md is README's voice measures)
 LOEO_HEADLINE = {"`recipe.toml`": "searched-ema-lstm-bf16", RECIPE_TOML_GRU: "searched-ema",
                  "the voice measures": "recipe", "no measures": "plain"}
@@ -46,12 +49,21 @@ LOEO_LSTM = {  # recipe.toml as it was (a GRU in float32), and with an LSTM trai
     # tables show seed 0, the summaries every seed in LOEO_SEEDS
     f"{RECIPE_TOML_GRU} (float32)": "searched-ema",
     "`recipe.toml` now: an LSTM trained in bf16": "searched-ema-lstm-bf16"}
+LOEO_BATCH = {  # recipe.toml's configuration at batch 16 (its 10 CPU-minutes on the first machine) and at 32 (the
+    # epochs that budget bought it there), three seeds each
+    "`recipe.toml` at batch 16": "searched-ema-lstm-bf16", "the same at batch 32": "searched-ema-lstm-bf16-b32"}
+LOEO_BATCH_OFFICE = {  # every seed's final models rescored in the office: recipe.toml with a GRU, and at batch 32
+    f"{RECIPE_TOML_GRU} (batch 16)": "searched-ema", "`recipe.toml` at batch 32": "searched-ema-lstm-bf16-b32"}
 LOEO_SEEDS = {"plain": ["", "-seed1"], "recipe": ["", "-seed1", "-seed2"],  # per arm, each seed's file-name suffix
-              "searched-ema": ["", "-seed1", "-seed2"], "searched-ema-lstm-bf16": ["", "-seed1", "-seed2"]}
+              "searched-ema": ["", "-seed1", "-seed2"], "searched-ema-lstm-bf16": ["", "-seed1", "-seed2"],
+              "searched-ema-lstm-bf16-b32": ["", "-seed1", "-seed2"]}
 # plain and recipe: seeds 1 and 2 ran on machines where an epoch cost 0.7-0.9 and 0.9-1.1 CPU-minutes against seed
 # 0's 1.2-1.5, so the same budget gave them 10-14 and 8-11 epochs against 6-8. searched-ema: all three on one machine,
 # 4-7 epochs; searched-ema-lstm-bf16: all three on one machine (seed 0 a day before seeds 1 and 2), 7-8 epochs.
-# Every epoch is scored, so the seeds are compared at the last epoch all of them reached.
+# Every epoch is scored, so the seeds are compared at the last epoch all of them reached. searched-ema-lstm-bf16-b32:
+# 12 epochs each (voices.py --epochs 12) on a faster CPU, where a CPU-minute buys more: on the machine of the batch-16
+# runs their epochs cost 1.1-1.5 CPU-minutes at this scale and batch 32's 0.62 of batch 16's (full scale, 3.1 against
+# 5.0), so 10 CPU-minutes bought batch 32 about 12-14 epochs.
 
 
 def seed_number(seed: str) -> str:
@@ -143,10 +155,12 @@ def voices_leave_one_engine_out_summary(arms: dict[str, str], whole_budget: bool
 
 
 LOEO_RESCORED = {  # a seed's saved models (benchmarks/rescore.py --by-voice), clean and in the office; one file a batch
-    "": [LOEO + "rescored-searched-ema.json", LOEO + "rescored-searched-ema-rooms.json"],
-    "-seed1": [LOEO + "rescored.json", LOEO + "rescored-searched-ema-seed1.json"],
+    "": [LOEO + "rescored-searched-ema.json", LOEO + "rescored-searched-ema-rooms.json",
+         LOEO + "rescored-searched-ema-lstm-bf16-b32.json"],
+    "-seed1": [LOEO + "rescored.json", LOEO + "rescored-searched-ema-seed1.json",
+               LOEO + "rescored-searched-ema-lstm-bf16-b32-seed1.json"],
     "-seed2": [LOEO + "rescored-seed2.json", LOEO + "rescored-rooms-seed2.json",
-               LOEO + "rescored-searched-ema-seed2.json"]}
+               LOEO + "rescored-searched-ema-seed2.json", LOEO + "rescored-searched-ema-lstm-bf16-b32-seed2.json"]}
 LOEO_RECIPE_TOML_OFFICE = {f"{RECIPE_TOML_GRU} (seed 0)": "searched-ema"}  # its only seed with every method held out
 
 
