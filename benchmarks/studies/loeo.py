@@ -17,8 +17,7 @@ LOEO_ARMS = {"no measures (40 MFCC)": "plain", "the recipe (5 MFCC, VTLP ±10 %,
 # LSTM trained in bf16 (model.rnn = "lstm", train.precision = "auto", which is bf16 on the CPU every run had)
 RECIPE_TOML_GRU = "`recipe.toml` with a GRU"
 LOEO_RECIPE_TOML_SEEDS = {f"{RECIPE_TOML_GRU} (the recipe with the searched shape)": "searched-ema"}
-# recipe.toml's configuration at batch 32 (train.batch_size = 32: fewer, cheaper steps an epoch), trained for the
-# epochs 10 CPU-minutes bought it on the machine the batch-16 runs had (see LOEO_SEEDS)
+# recipe.toml's configuration at batch 32 (train.batch_size = 32: fewer, cheaper steps an epoch; see LOEO_SEEDS)
 RECIPE_TOML_B32 = {"`recipe.toml` at batch 32": "searched-ema-lstm-bf16-b32"}
 # the issue's headline table: every arm with every method held out on several seeds
 LOEO_SUMMARY = {**LOEO_ARMS, **LOEO_RECIPE_TOML_SEEDS,
@@ -49,8 +48,7 @@ LOEO_LSTM = {  # recipe.toml as it was (a GRU in float32), and with an LSTM trai
     # tables show seed 0, the summaries every seed in LOEO_SEEDS
     f"{RECIPE_TOML_GRU} (float32)": "searched-ema",
     "`recipe.toml` now: an LSTM trained in bf16": "searched-ema-lstm-bf16"}
-LOEO_BATCH = {  # recipe.toml's configuration at batch 16 (its 10 CPU-minutes on the first machine) and at 32 (the
-    # epochs that budget bought it there), three seeds each
+LOEO_BATCH = {  # recipe.toml's configuration at batch 16 and at 32, three seeds each
     "`recipe.toml` at batch 16": "searched-ema-lstm-bf16", "the same at batch 32": "searched-ema-lstm-bf16-b32"}
 LOEO_BATCH_OFFICE = {  # every seed's final models rescored in the office: recipe.toml with a GRU, and at batch 32
     f"{RECIPE_TOML_GRU} (batch 16)": "searched-ema", "`recipe.toml` at batch 32": "searched-ema-lstm-bf16-b32"}
