@@ -61,7 +61,7 @@ LOEO_SEEDS = {"plain": ["", "-seed1"], "recipe": ["", "-seed1", "-seed2"],  # pe
 # Every epoch is scored, so the seeds are compared at the last epoch all of them reached. searched-ema-lstm-bf16-b32:
 # 12 epochs each (voices.py --epochs 12) on a faster CPU, where a CPU-minute buys more: on the machine of the batch-16
 # runs their epochs cost 1.1-1.5 CPU-minutes at this scale and batch 32's 0.62 of batch 16's (full scale, 3.1 against
-# 5.0), so 10 CPU-minutes bought batch 32 about 12-14 epochs.
+# 5.0), so 10 CPU-minutes bought batch 32 10-12 epochs (espeak-ng formants, mbrola) or 12-14 (the other three).
 
 
 def seed_number(seed: str) -> str:
