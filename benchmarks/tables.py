@@ -41,7 +41,7 @@ from studies.search import (ENGINE_HELD_OUT_ARMS, ENGINE_HELD_OUT_DATA, ENGINE_H
                             search_recall, search_retrains, search_summary, simulated_strategies, strategies,
                             strategy_name)
 from studies.speed import (EPOCH_COST, EPOCH_COST_EPYC, MEMORY, RECURRENT_LAYER, SEARCH_SPEED, SEARCH_SPEED_EPYC,
-                           SEARCH_SPEED_LONG, SIDE_LABELS, cpu_said, epoch_cost, recurrent_layer, search_speed,
+                           SEARCH_SPEED_LONG, SIDE_LABELS, epoch_cost, machine, recurrent_layer, search_speed,
                            train_memory)
 from studies.voices import (ACCENTS, CONDITION_ARMS, ENGINES, FOUR, MBROLA_HELD, NO_MEASURES, PAIRED, RECIPE,
                             voices_accents, voices_conditions, voices_families, voices_paired, voices_paired_means,
@@ -63,7 +63,8 @@ def headline() -> str:
     simulated, memory, search = load(SIMULATED), load(MEMORY), load(SEARCHED + RETRAINED)
     speed, longest, warm = load(SEARCH_SPEED), load(SEARCHED + LONGEST), load(SEARCHED + WARM)
     speed_long, speed_epyc = load(SEARCH_SPEED_LONG), load(SEARCH_SPEED_EPYC)
-    cost, epyc = load(EPOCH_COST), load(EPOCH_COST_EPYC)["epoch_cpu_ratio"]["cheaper"]
+    cost, cost_epyc = load(EPOCH_COST), load(EPOCH_COST_EPYC)
+    epyc = cost_epyc["epoch_cpu_ratio"]["cheaper"]
     engine = load(SEARCHED + ENGINE_HELD_OUT_LHS)
     engine_retrained = arm_runs(ENGINE_HELD_OUT_ARMS)
     full_scale = arm_runs(FULL_SCALE_ARMS)
@@ -135,7 +136,7 @@ def headline() -> str:
          "the bare loop, peak USS a trial",
          f"concurrency {span('concurrency', speed)}× ({speed['epochs']}-epoch trials), "
          f"{span('concurrency', speed_long)}× ({speed_long['epochs']}-epoch), "
-         f"{span('concurrency', speed_epyc)}× on {cpu_said(speed_epyc)} ({speed_epyc['epochs']}-epoch); "
+         f"{span('concurrency', speed_epyc)}× on {machine(speed_epyc)} ({speed_epyc['epochs']}-epoch); "
          f"over all three: overhead {span('overhead')}×, USS {span('uss_gib')} GiB",
          "[speed](docs/results/speed.md#search-throughput-and-memory-per-trial)"],
         [f"CPU time of a Flickr8k epoch ÷ the code when issue #25 was filed (`{cost['before']}`; "
@@ -144,7 +145,7 @@ def headline() -> str:
          "; ".join(f"{'default' if name == 'now' else ', '.join(f'`{c}`' for c in cost['cheaper'])} "
                    f"{num(mean(r), 2)} ({num(min(r), 2)}–{num(max(r), 2)})"
                    for name, r in cost["epoch_cpu_ratio"].items())
-         + f"; the cheaper settings on {cpu_said(load(EPOCH_COST_EPYC))} {num(mean(epyc), 2)} "
+         + f"; the cheaper settings on {machine(cost_epyc)} {num(mean(epyc), 2)} "
          + f"({num(min(epyc), 2)}–{num(max(epyc), 2)})"
          + f"; aim ≤ {num(cost['target'], 1)}. R@10 after {cost['epochs']} epochs, "
          + f"{' / '.join(SIDE_LABELS[name] for name in cost['sides'])}: "

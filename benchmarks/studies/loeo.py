@@ -51,7 +51,7 @@ LOEO_LSTM = {  # recipe.toml as it was (a GRU in float32), and with an LSTM trai
 LOEO_BATCH = {  # recipe.toml's configuration at batch 16 and at 32, three seeds each
     "`recipe.toml` at batch 16": "searched-ema-lstm-bf16", "the same at batch 32": "searched-ema-lstm-bf16-b32"}
 LOEO_BATCH_OFFICE = {  # every seed's final models rescored in the office: recipe.toml with a GRU, and at batch 32
-    f"{RECIPE_TOML_GRU} (batch 16)": "searched-ema", "`recipe.toml` at batch 32": "searched-ema-lstm-bf16-b32"}
+    f"{RECIPE_TOML_GRU} (batch 16)": "searched-ema", **RECIPE_TOML_B32}
 LOEO_SEEDS = {"plain": ["", "-seed1"], "recipe": ["", "-seed1", "-seed2"],  # per arm, each seed's file-name suffix
               "searched-ema": ["", "-seed1", "-seed2"], "searched-ema-lstm-bf16": ["", "-seed1", "-seed2"],
               "searched-ema-lstm-bf16-b32": ["", "-seed1", "-seed2"]}

@@ -29,16 +29,13 @@ SEARCH_SPEED_LONG = "speed/search-6-epochs.json"  # the same with trials three t
 SEARCH_SPEED_EPYC = "speed/search-epyc.json"  # the 2-epoch measurement again, on an AMD EPYC
 
 
-def cpu_said(d: dict) -> str:
-    """A result's CPU as its provenance records it, and whether it does bf16 natively (what the cheaper settings use)."""
-    m = d["provenance"]["machine"]
-    return f"an {m['cpu']}" + (" with native bf16" if m.get("native_bf16") else "")
-
-
 def machine(d: dict) -> str:
-    """Which machine: its CPU where the result recorded it (provenance since 2026-12-07), else the one of the time."""
-    cpu = d["provenance"]["machine"].get("cpu")
-    return f"a 2-core {cpu} machine" if cpu else "this 2-core machine"
+    """Which machine: its CPU where the result recorded it (provenance since 2026-12-07), and whether it does bf16
+    natively (what the cheaper settings use); else the one of the time."""
+    m = d["provenance"]["machine"]
+    if not m.get("cpu"):
+        return "this 2-core machine"
+    return f"a 2-core {m['cpu']} machine" + (" with native bf16" if m.get("native_bf16") else "")
 
 
 def search_speed(rel: str) -> str:
