@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Callable
 
 from studies.loeo import (LOEO_ARMS, LOEO_BATCH, LOEO_BATCH_OFFICE, LOEO_CONVERSION, LOEO_HEADLINE, LOEO_LOGMEL,
-                          LOEO_LSTM, LOEO_RECIPE_TOML, LOEO_RECIPE_TOML_OFFICE, LOEO_RECIPE_TOML_ROOMS,
-                          LOEO_RECIPE_TOML_SEEDS, LOEO_RESCORED, LOEO_ROOMS, LOEO_ROOMS_HEADLINE, LOEO_SEARCHED,
-                          LOEO_SPLIT, LOEO_SUMMARY, RECIPE_TOML_B32, loeo_files, loeo_headline, loeo_room_headline,
-                          office_share_files, seeds_said, voices_leave_one_engine_out,
-                          voices_leave_one_engine_out_measures, voices_leave_one_engine_out_office_seeds,
-                          voices_leave_one_engine_out_office_share, voices_leave_one_engine_out_paired,
-                          voices_leave_one_engine_out_rooms, voices_leave_one_engine_out_summary)
+                          LOEO_LSTM, LOEO_RECIPE_TOML, LOEO_RECIPE_TOML_ROOMS, LOEO_RECIPE_TOML_SEEDS, LOEO_ROOMS,
+                          LOEO_ROOMS_HEADLINE, LOEO_SEARCHED, LOEO_SPLIT, LOEO_SUMMARY, RECIPE_TOML_B32, loeo_files,
+                          seeds_said, voices_leave_one_engine_out, voices_leave_one_engine_out_measures,
+                          voices_leave_one_engine_out_paired, voices_leave_one_engine_out_summary)
+from studies.loeo_office import (LOEO_RECIPE_TOML_OFFICE, LOEO_RESCORED, loeo_headline, loeo_room_headline,
+                                 office_share_files, voices_leave_one_engine_out_office_seeds,
+                                 voices_leave_one_engine_out_office_share, voices_leave_one_engine_out_rooms)
 from studies.quality import ablations, quality
 from studies.read import REPO, block, last, load, mean, num, spread
 from studies.search import (ENGINE_HELD_OUT_ARMS, ENGINE_HELD_OUT_DATA, ENGINE_HELD_OUT_LHS, FULL_SCALE_ARMS,
