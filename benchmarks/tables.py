@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Callable
 
 from studies.loeo import (LOEO_ARMS, LOEO_BATCH, LOEO_BATCH_OFFICE, LOEO_CONVERSION, LOEO_HEADLINE, LOEO_LOGMEL,
-                          LOEO_LSTM, LOEO_RECIPE_TOML, LOEO_RECIPE_TOML_ROOMS, LOEO_RECIPE_TOML_SEEDS, LOEO_ROOMS,
-                          LOEO_ROOMS_HEADLINE, LOEO_SEARCHED, LOEO_SPLIT, LOEO_SUMMARY, RECIPE_TOML_B32, loeo_files,
-                          seeds_said, voices_leave_one_engine_out, voices_leave_one_engine_out_measures,
-                          voices_leave_one_engine_out_paired, voices_leave_one_engine_out_summary)
+                          LOEO_LSTM, LOEO_LSTM_ROOMS, LOEO_RECIPE_TOML, LOEO_RECIPE_TOML_ROOMS, LOEO_RECIPE_TOML_SEEDS,
+                          LOEO_ROOMS, LOEO_ROOMS_HEADLINE, LOEO_SEARCHED, LOEO_SEEDS, LOEO_SPLIT, LOEO_SUMMARY,
+                          RECIPE_TOML_B32, RECIPE_TOML_ROOMS, loeo_files, seeds_said, voices_leave_one_engine_out,
+                          voices_leave_one_engine_out_measures, voices_leave_one_engine_out_paired,
+                          voices_leave_one_engine_out_summary)
 from studies.loeo_office import (LOEO_RECIPE_TOML_OFFICE, LOEO_RESCORED, loeo_headline, loeo_room_headline,
                                  office_share_files, voices_leave_one_engine_out_office_seeds,
                                  voices_leave_one_engine_out_office_share, voices_leave_one_engine_out_rooms)
@@ -87,9 +88,9 @@ def headline() -> str:
          loeo_headline(LOEO_HEADLINE),
          "[voices](docs/results/voices.md#every-synthesis-method-held-out-in-turn)"],
         ["each caption heard once clean and once through a random room, microphone, noise and codec, every method "
-         "held out in turn (one seed, same data and budget): office ÷ clean s→i R@10, held out / heard",
-         f"{loeo_room_headline(LOEO_ROOMS_HEADLINE, '-seed2')}; {loeo_room_headline(LOEO_RECIPE_TOML_ROOMS, '')}",
-         "[voices](docs/results/voices.md#rooms-in-training-every-method-held-out-one-seed)"],
+         "held out in turn (2,000 train images, 3 seeds; each rooms run as many epochs as the clean run of its method "
+         "and seed): office ÷ clean s→i R@10, held out / heard", loeo_room_headline(LOEO_ROOMS_HEADLINE),
+         "[voices](docs/results/voices.md#rooms-in-training-on-recipetoml-every-method-held-out-three-seeds)"],
         ["caption text as a third modality (MCN), Δ s→i R@10 after one epoch",
          f"{tri['s2i_r10_delta']:+.1f} ± {num(tri['s2i_r10_std'])}", "[ablations](docs/results/ablations.md)"],
         ["TPE + ASHA: trial-epochs to the best of random search without early stopping",
@@ -163,7 +164,8 @@ def headline() -> str:
              *(rel for arms in (SEARCH_ARMS, ENGINE_HELD_OUT_ARMS, FULL_SCALE_ARMS) for rels in arms.values()
                for rel in rels),
              *(rel for arm in LOEO_HEADLINE.values() for rel in loeo_files(arm)), *LOEO_RESCORED["-seed1"],
-             *office_share_files(LOEO_ROOMS, "-seed2"), *office_share_files(LOEO_RECIPE_TOML_ROOMS, "")]
+             *(rel for label, arm in LOEO_ROOMS_HEADLINE.items() for seed in LOEO_SEEDS[arm]
+               for rel in office_share_files({label: arm}, seed))]
     return block(["what", "measured", "details"], rows, files,
                  "Recipe and no-measures figures are means over the seeds' files (four and two).", compact_sources=True)
 
@@ -197,7 +199,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "voices-leave-one-engine-out-conversion-seed1": partial(voices_leave_one_engine_out_paired, LOEO_CONVERSION,
                                                             "-seed1", methods=("mbrola",)),
     "voices-leave-one-engine-out-conversion-rooms": partial(voices_leave_one_engine_out_rooms, LOEO_CONVERSION,
-                                                            "-seed2"),
+                                                            ("-seed2",)),
     "voices-leave-one-engine-out-searched": partial(voices_leave_one_engine_out_paired, LOEO_SEARCHED, "",
                                                     whole_budget=True),
     "voices-leave-one-engine-out-recipe-toml": partial(voices_leave_one_engine_out_paired, LOEO_RECIPE_TOML, "",
@@ -207,7 +209,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "voices-leave-one-engine-out-recipe-toml-room-training": partial(voices_leave_one_engine_out_paired,
                                                                      LOEO_RECIPE_TOML_ROOMS, ""),
     "voices-leave-one-engine-out-recipe-toml-room-training-office": partial(voices_leave_one_engine_out_rooms,
-                                                                            LOEO_RECIPE_TOML_ROOMS, ""),
+                                                                            LOEO_RECIPE_TOML_ROOMS, ("",)),
     "voices-leave-one-engine-out-recipe-toml-room-training-share": partial(voices_leave_one_engine_out_office_share,
                                                                            LOEO_RECIPE_TOML_ROOMS, ""),
     "voices-leave-one-engine-out-logmel": partial(voices_leave_one_engine_out_paired, LOEO_LOGMEL, ""),
@@ -223,9 +225,17 @@ TABLES: dict[str, Callable[[], str]] = {
     "voices-leave-one-engine-out-batch-32-summary": partial(voices_leave_one_engine_out_summary, LOEO_BATCH,
                                                             whole_budget=True),
     "voices-leave-one-engine-out-batch-32-office": partial(voices_leave_one_engine_out_office_seeds, LOEO_BATCH_OFFICE),
+    "voices-leave-one-engine-out-lstm-room-training": partial(voices_leave_one_engine_out, RECIPE_TOML_ROOMS),
+    "voices-leave-one-engine-out-lstm-room-training-summary": partial(voices_leave_one_engine_out_summary,
+                                                                      LOEO_LSTM_ROOMS),
+    "voices-leave-one-engine-out-lstm-room-training-office": partial(voices_leave_one_engine_out_office_seeds,
+                                                                     {**LOEO_BATCH_OFFICE, **RECIPE_TOML_ROOMS}),
+    "voices-leave-one-engine-out-lstm-room-training-methods": partial(voices_leave_one_engine_out_rooms,
+                                                                      {**RECIPE_TOML_B32, **RECIPE_TOML_ROOMS},
+                                                                      ("", "-seed1", "-seed2")),
     "voices-leave-one-engine-out-room-training": partial(voices_leave_one_engine_out_paired, LOEO_ROOMS, "-seed2"),
     "voices-leave-one-engine-out-room-training-office": partial(voices_leave_one_engine_out_rooms, LOEO_ROOMS,
-                                                                "-seed2"),
+                                                                ("-seed2",)),
     "voices-leave-one-engine-out-room-training-share": partial(voices_leave_one_engine_out_office_share, LOEO_ROOMS,
                                                                "-seed2"),
     "voices-paired-budget": partial(voices_paired, ["k1", "k2", "k2-augmented", "k2-pair-loss", "k2-pair-loss-b16",

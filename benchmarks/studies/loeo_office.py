@@ -11,11 +11,13 @@ from studies.read import block, family, last, load, mean, num, spread
 
 LOEO_RESCORED = {  # a seed's saved models (benchmarks/rescore.py --by-voice), clean and in the office; one file a batch
     "": [LOEO + "rescored-searched-ema.json", LOEO + "rescored-searched-ema-rooms.json",
-         LOEO + "rescored-searched-ema-lstm-bf16-b32.json"],
+         LOEO + "rescored-searched-ema-lstm-bf16-b32.json", LOEO + "rescored-searched-ema-lstm-bf16-rooms.json"],
     "-seed1": [LOEO + "rescored.json", LOEO + "rescored-searched-ema-seed1.json",
-               LOEO + "rescored-searched-ema-lstm-bf16-b32-seed1.json"],
+               LOEO + "rescored-searched-ema-lstm-bf16-b32-seed1.json",
+               LOEO + "rescored-searched-ema-lstm-bf16-rooms-seed1.json"],
     "-seed2": [LOEO + "rescored-seed2.json", LOEO + "rescored-rooms-seed2.json",
-               LOEO + "rescored-searched-ema-seed2.json", LOEO + "rescored-searched-ema-lstm-bf16-b32-seed2.json"]}
+               LOEO + "rescored-searched-ema-seed2.json", LOEO + "rescored-searched-ema-lstm-bf16-b32-seed2.json",
+               LOEO + "rescored-searched-ema-lstm-bf16-rooms-seed2.json"]}
 LOEO_RECIPE_TOML_OFFICE = {f"{RECIPE_TOML_GRU} (seed 0)": "searched-ema"}  # its only seed with every method held out
 
 
@@ -48,24 +50,26 @@ def loeo_rescored_ratios(arm: str, folder: str, seed: str = "-seed1") -> dict[st
     return {method: held / seen for method, (held, seen) in loeo_rescored(arm, folder, seed).items()}
 
 
-def voices_leave_one_engine_out_rooms(arms: dict[str, str], seed: str = "-seed1") -> str:
-    """Each method held out, heard clean and in the office: does what carries over between engines survive a room?"""
+def voices_leave_one_engine_out_rooms(arms: dict[str, str], seeds: tuple[str, ...] = ("-seed1",)) -> str:
+    """Each method held out, heard clean and in the office: does what carries over between engines survive a room?
+    With several seeds, each figure is its mean over the seeds' models."""
     rows = []
     for label, arm in arms.items():
-        for folder, info in loeo_rescores(seed)["data"].items():
-            scores = loeo_rescored(arm, folder, seed)
-            ratios = loeo_rescored_ratios(arm, folder, seed)
+        for folder, info in loeo_rescores(seeds[0])["data"].items():
+            per_seed = [loeo_rescored(arm, folder, seed) for seed in seeds]
+            held = {m: mean(scores[m][0] for scores in per_seed) for m in LOEO_ENGINES}
+            seen = {m: mean(scores[m][1] for scores in per_seed) for m in LOEO_ENGINES}
+            ratios = {m: mean(loeo_rescored_ratios(arm, folder, seed)[m] for seed in seeds) for m in LOEO_ENGINES}
             worst = min(ratios, key=ratios.get)
             rows.append([label, info["eval_condition"],
-                         *(f"{num(held)} ({num(ratios[m], 2)})" for m, (held, _) in scores.items()),
-                         num(mean(held for held, _ in scores.values())), num(mean(seen for _, seen in scores.values())),
-                         num(mean(ratios.values()), 2),
-                         f"{num(ratios[worst], 2)} ({worst})"])
+                         *(f"{num(held[m])} ({num(ratios[m], 2)})" for m in LOEO_ENGINES), num(mean(held.values())),
+                         num(mean(seen.values())), num(mean(ratios.values()), 2), f"{num(ratios[worst], 2)} ({worst})"])
+    models = (f"the seed-{seed_number(seeds[0])} models" if len(seeds) == 1 else
+              f"means over the models of seeds {', '.join(seed_number(seed) for seed in seeds)}")
     return block(["arm", "heard", *(f"*{m}*" for m in LOEO_ENGINES), "held out, mean", "seen", "held-out ÷ seen",
-                  "worst"], rows,
-                 rescore_files(arms, seed), "s→i R@10 on Flickr8k dev of the method held out (÷ the four heard, same "
-                 f"condition), the seed-{seed_number(seed)} models; seen: the four heard methods' R@10, mean over "
-                 "the five models.")
+                  "worst"], rows, [rel for seed in seeds for rel in rescore_files(arms, seed)],
+                 "s→i R@10 on Flickr8k dev of the method held out (÷ the four heard, same condition), "
+                 f"{models}; seen: the four heard methods' R@10, mean over the five models.")
 
 
 def ratios_said(ratios: dict[str, float]) -> str:
@@ -135,10 +139,12 @@ def voices_leave_one_engine_out_office_seeds(arms: dict[str, str]) -> str:
                  "`--eval-condition office`; mean ± std over the seeds.")
 
 
-def loeo_room_headline(arms: dict[str, str], seed: str) -> str:
-    """README's cell: per arm, office ÷ clean held out / heard, and the held-out R@10 clean and in the office."""
+def loeo_room_headline(arms: dict[str, str], seeds: tuple[str, ...] = ()) -> str:
+    """README's cell: per arm, office ÷ clean held out / heard, and the held-out R@10 clean and in the office; means
+    over ``seeds`` (every seed of the arm's if none are named)."""
     def said(arm: str) -> str:
-        x = office_share(arm, seed)
-        return (f"{num(x['held_office'] / x['held_clean'], 2)} / {num(x['seen_office'] / x['seen_clean'], 2)} "
-                f"(held-out R@10 clean {num(x['held_clean'])}, office {num(x['held_office'])})")
+        shares = [office_share(arm, seed) for seed in seeds or LOEO_SEEDS[arm]]
+        held, seen = (mean(x[f"{k}_office"] / x[f"{k}_clean"] for x in shares) for k in ("held", "seen"))
+        return (f"{num(held, 2)} / {num(seen, 2)} (held-out R@10 clean {num(mean(x['held_clean'] for x in shares))}, "
+                f"office {num(mean(x['held_office'] for x in shares))})")
     return "; ".join(f"{label} {said(arm)}" for label, arm in arms.items())
