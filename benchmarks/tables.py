@@ -37,10 +37,10 @@ from studies.loeo_office import (LOEO_RECIPE_TOML_OFFICE, LOEO_RESCORED, loeo_he
 from studies.quality import ablations, quality
 from studies.read import REPO, block, last, load, mean, num, spread
 from studies.search import (ENGINE_HELD_OUT_ARMS, ENGINE_HELD_OUT_DATA, ENGINE_HELD_OUT_LHS, FULL_SCALE_ARMS,
-                            FULL_SCALE_DATA, FULL_SCALE_KEYS, LONGEST, RECIPE_TOML_RUNS, RESCORED, RETRAINED,
-                            SEARCH_ARMS, SEARCH_ARMS_UNDER_LOAD, SEARCHED, SEARCHES, SIMULATED, WARM, arm_runs,
-                            search_recall, search_retrains, search_summary, simulated_strategies, strategies,
-                            strategy_name)
+                            FULL_SCALE_DATA, FULL_SCALE_KEYS, FULL_SCALE_ROOMS, LONGEST, RECIPE_TOML_RUNS, RESCORED,
+                            RETRAINED, SEARCH_ARMS, SEARCH_ARMS_UNDER_LOAD, SEARCHED, SEARCHES, SIMULATED, WARM,
+                            arm_runs, at_common_epoch, full_scale_side_by_side, search_recall, search_retrains,
+                            search_summary, simulated_strategies, strategies, strategy_name)
 from studies.speed import (EPOCH_COST, EPOCH_COST_EPYC, MEMORY, RECURRENT_LAYER, SEARCH_SPEED, SEARCH_SPEED_EPYC,
                            SEARCH_SPEED_LONG, SIDE_LABELS, epoch_cost, machine, recurrent_layer, search_speed,
                            train_memory)
@@ -91,6 +91,11 @@ def headline() -> str:
          "held out in turn (2,000 train images, 3 seeds; each rooms run as many epochs as the clean run of its method "
          "and seed): office ÷ clean s→i R@10, held out / heard", loeo_room_headline(LOEO_ROOMS_HEADLINE),
          "[voices](docs/results/voices.md#rooms-in-training-on-recipetoml-every-method-held-out-three-seeds)"],
+        ["what the rooms cost on clean speech at the scale of use (all 6,000 train images, 3 seeds, equal epochs): "
+         "s→i R@10 seen / Scottish accent / Pico and RHVoice (engines never heard), mean over seeds",
+         "; ".join(f"{label} " + " / ".join(num(mean(r[key] for r in runs)) for key in FULL_SCALE_KEYS)
+                   for label, runs in at_common_epoch(FULL_SCALE_ROOMS).items()),
+         "[voices](docs/results/voices.md#rooms-in-training-on-recipetoml-at-the-scale-of-use-three-seeds)"],
         ["caption text as a third modality (MCN), Δ s→i R@10 after one epoch",
          f"{tri['s2i_r10_delta']:+.1f} ± {num(tri['s2i_r10_std'])}", "[ablations](docs/results/ablations.md)"],
         ["TPE + ASHA: trial-epochs to the best of random search without early stopping",
@@ -165,7 +170,8 @@ def headline() -> str:
                for rel in rels),
              *(rel for arm in LOEO_HEADLINE.values() for rel in loeo_files(arm)), *LOEO_RESCORED["-seed1"],
              *(rel for label, arm in LOEO_ROOMS_HEADLINE.items() for seed in LOEO_SEEDS[arm]
-               for rel in office_share_files({label: arm}, seed))]
+               for rel in office_share_files({label: arm}, seed)),
+             *(rel for rels in FULL_SCALE_ROOMS.values() for rel in rels)]
     return block(["what", "measured", "details"], rows, files,
                  "Recipe and no-measures figures are means over the seeds' files (four and two).", compact_sources=True)
 
@@ -238,6 +244,7 @@ TABLES: dict[str, Callable[[], str]] = {
                                                                 ("-seed2",)),
     "voices-leave-one-engine-out-room-training-share": partial(voices_leave_one_engine_out_office_share, LOEO_ROOMS,
                                                                "-seed2"),
+    "voices-full-scale-room-training": partial(full_scale_side_by_side, FULL_SCALE_ROOMS),
     "voices-paired-budget": partial(voices_paired, ["k1", "k2", "k2-augmented", "k2-pair-loss", "k2-pair-loss-b16",
                                                     "k1-24min", "k2-24min", "k2-24min-seed1"]),
     "voices-paired-cepstra": partial(voices_paired, [

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from studies.loeo import LOEO, LOEO_ENGINES, LOEO_SEEDS, RECIPE_TOML_GRU, loeo_file, loeo_rows, method_means, \
-    seed_means, seed_number
+from studies.loeo import (LOEO, LOEO_ENGINES, LOEO_SEEDS, RECIPE_TOML_GRU, loeo_file, loeo_rows, method_means,
+                          seed_means, seed_number)
 from studies.read import block, family, last, load, mean, num, spread
 
 LOEO_RESCORED = {  # a seed's saved models (benchmarks/rescore.py --by-voice), clean and in the office; one file a batch

@@ -61,6 +61,10 @@ FULL_SCALE_ARMS = {  # the engine-held-out search's best at the issue's scale, b
     "the same at batch 32": [f"{FULL_SCALE}searched-ema-lstm-bf16-b32-seed{i}.json" for i in SEEDS],
     "the voice recipe (5 MFCC, VTLP ±10 %, weight average)": [f"{FULL_SCALE}recipe-seed{i}.json" for i in SEEDS],
 }
+# recipe.toml on its prep with each caption's first rendition through a random room, microphone, noise and codec, on a
+# faster CPU: 4 epochs each (voices.py --epochs 4), what its clean runs had in the budget (seed 2: 5)
+FULL_SCALE_ROOMS = {"`recipe.toml`": RECIPE_TOML_RUNS, "`recipe.toml`, half the renditions through a room":
+                    [f"{FULL_SCALE}searched-ema-lstm-bf16-rooms-seed{i}.json" for i in SEEDS]}
 FULL_SCALE_KEYS = ("seen_s2i_r10", "heldout_s2i_r10", "unheard_pico_s2i_r10", "unheard_rhvoice_s2i_r10")
 FULL_SPLIT = ("Flickr8k dev (1,000 images, 5,000 utterances), {minutes} training CPU-minutes on one thread, all 6,000 "
               "train images; held out: the Scottish accent, never heard in training.")
@@ -213,3 +217,23 @@ def search_summary(searches: dict[str, str]) -> str:
                "best", "the best trial's changes to the base"]
     return block(headers, rows, [SEARCHED + rel for rel in searches.values()],
                  "Search recall on the search's own data (dev, seen and held-out voices).")
+
+
+def at_common_epoch(arms: dict[str, list[str]]) -> dict[str, list[dict[str, Any]]]:
+    """Each arm's runs, each at the last epoch every run of every arm reached: equal training, whatever the CPU."""
+    epochs = min(last(rel)["epoch"] for rels in arms.values() for rel in rels)
+    return {label: [load(rel)["results"]["baseline"][epochs - 1] for rel in rels] for label, rels in arms.items()}
+
+
+def full_scale_side_by_side(arms: dict[str, list[str]]) -> str:
+    """Arms at the full scale at equal epochs: the voices heard, the accent held out and the engines never heard,
+    s→i R@10, and i→s on the voices heard; mean ± std over the seeds."""
+    rows = [[label, len(runs), runs[0]["epoch"],
+             *(spread([r[key] for r in runs]) for key in (*FULL_SCALE_KEYS, "seen_i2s_r10"))]
+            for label, runs in at_common_epoch(arms).items()]
+    headers = ["configuration", "seeds", "epochs", "seen s→i R@10", "*held out* s→i R@10",
+               *(f"*{ENGINE_NAMES[e]}, never heard* s→i R@10" for e in UNHEARD_ENGINES), "seen i→s R@10"]
+    first = next(iter(arms.values()))[0]
+    return block(headers, rows, [rel for rels in arms.values() for rel in rels],
+                 FULL_SCALE_DATA.format(minutes=num(load(first)["minutes"], 0)) + " The first arm's budget; every run "
+                 "is compared at the last epoch all of them reached.")
