@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from studies.loeo import RECIPE_TOML_GRU, loeo_file
+from studies.loeo import RECIPE_TOML_GRU, at_common_epochs, loeo_file
 from studies.read import ENGINE_NAMES, block, last, load, mean, num, rescored_r10, spread
 
 SIMULATED = "simulation/strategies.json"
@@ -221,8 +221,8 @@ def search_summary(searches: dict[str, str]) -> str:
 
 def at_common_epoch(arms: dict[str, list[str]]) -> dict[str, list[dict[str, Any]]]:
     """Each arm's runs, each at the last epoch every run of every arm reached: equal training, whatever the CPU."""
-    epochs = min(last(rel)["epoch"] for rels in arms.values() for rel in rels)
-    return {label: [load(rel)["results"]["baseline"][epochs - 1] for rel in rels] for label, rels in arms.items()}
+    rows = iter(at_common_epochs([rel for rels in arms.values() for rel in rels]))
+    return {label: [next(rows) for _ in rels] for label, rels in arms.items()}
 
 
 def full_scale_side_by_side(arms: dict[str, list[str]]) -> str:
