@@ -1,5 +1,5 @@
 """The leave-one-engine-out tables: each synthesis method held out of training in turn (benchmarks/voices.py
-runs), its recall against the methods heard, clean and in a room."""
+runs), its recall against the methods heard on clean dev; the same models heard in a room are loeo_office.py's."""
 
 from __future__ import annotations
 
