@@ -59,7 +59,7 @@ def voices_leave_one_engine_out_rooms(arms: dict[str, str], seeds: tuple[str, ..
             per_seed = [loeo_rescored(arm, folder, seed) for seed in seeds]
             held = {m: mean(scores[m][0] for scores in per_seed) for m in LOEO_ENGINES}
             seen = {m: mean(scores[m][1] for scores in per_seed) for m in LOEO_ENGINES}
-            ratios = {m: mean(loeo_rescored_ratios(arm, folder, seed)[m] for seed in seeds) for m in LOEO_ENGINES}
+            ratios = {m: mean(scores[m][0] / scores[m][1] for scores in per_seed) for m in LOEO_ENGINES}
             worst = min(ratios, key=ratios.get)
             rows.append([label, info["eval_condition"],
                          *(f"{num(held[m])} ({num(ratios[m], 2)})" for m in LOEO_ENGINES), num(mean(held.values())),
