@@ -62,6 +62,8 @@ def prepare_settings(args: argparse.Namespace) -> dict:
         extra.append(f"speech.conditions.kinds={json.dumps(args.conditions.split(','))}")
     if args.conditions_per_caption is not None:
         extra.append(f"speech.conditions.per_caption={args.conditions_per_caption}")
+    if args.conditions_share is not None:
+        extra.append(f"speech.conditions.share={args.conditions_share}")
     if args.condition_splits is not None:
         extra.append(f"speech.conditions.splits={json.dumps(args.condition_splits.split(','))}")
     if args.eval_condition is not None:
@@ -199,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "any of voice_conversion,room,microphone,noise,codec (speech.conditions.kinds)")
     p.add_argument("--conditions-per-caption", type=int, metavar="K", help="the first K of a caption's "
                    "--voices-per-caption renditions go through them, the rest stay clean (default 1)")
+    p.add_argument("--conditions-share", type=float, metavar="FRACTION", help="only this share of the captions, "
+                   "drawn per caption, has renditions go through them (default 1: every caption)")
     p.add_argument("--condition-splits", metavar="SPLITS", help="the splits the conditions apply to, "
                    "comma-separated (default train: dev and test stay clean; score in a room with --eval-condition)")
     p.add_argument("--eval-condition", metavar="PRESET", help="every utterance in one fixed condition set: "

@@ -23,6 +23,7 @@ from sonovis.config.schema import (
                                     SPLITS,
                                     AblateConfig,
                                     AugmentConfig,
+                                    ConditionsConfig,
                                     CorpusConfig,
                                     ExperimentConfig,
                                     FeatureConfig,
@@ -33,7 +34,8 @@ from sonovis.config.schema import (
                                     TrainConfig,
 )
 
-__all__ = ["SPLITS", "AblateConfig", "AugmentConfig", "CorpusConfig", "ExperimentConfig", "FeatureConfig", "Interval",
-           "ModelConfig", "PrepareConfig", "SearchConfig", "SpeechConfig", "TrainConfig", "ablate_config",
-           "apply_overrides", "check_ranges", "experiment_config", "experiment_from_flat", "flatten", "from_dict",
-           "load_settings", "prepare_config", "ranged", "read_toml", "search_config", "to_dict", "unflatten"]
+__all__ = ["SPLITS", "AblateConfig", "AugmentConfig", "ConditionsConfig", "CorpusConfig", "ExperimentConfig",
+           "FeatureConfig", "Interval", "ModelConfig", "PrepareConfig", "SearchConfig", "SpeechConfig",
+           "TrainConfig", "ablate_config", "apply_overrides", "check_ranges", "experiment_config",
+           "experiment_from_flat", "flatten", "from_dict", "load_settings", "prepare_config", "ranged", "read_toml",
+           "search_config", "to_dict", "unflatten"]

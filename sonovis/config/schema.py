@@ -44,6 +44,9 @@ class ConditionsConfig:
     # rest stay clean: with 2 voices and K = 1 each caption is heard once clean and once in a room, and
     # model.voice_pair_weight pulls the two together. With one voice a caption, 1 conditions every utterance.
     per_caption: int = ranged(1, "[1, inf)")
+    # ... and only for this share of the captions, drawn per caption from (speech.seed, caption id): with
+    # 2 voices and K = 1, 0.5 puts a quarter of the utterances through them. 1 = every caption.
+    share: float = ranged(1.0, "(0, 1]")
     # The splits whose utterances go through them. Random conditions are a training measure: dev and test
     # stay clean so their scores compare with a clean folder's, and a model is scored in a room through a
     # fixed set instead (speech.eval_condition), not through draws that change with the folder.
@@ -96,10 +99,8 @@ class SpeechConfig:
     variants: tuple[str, ...] = ("", "m1", "m3", "f1", "f2", "f4")  # espeak-ng voice variants ("" = none)
     # voices = ["all"] / variants = ["all"] expand, when the engine is built, to every English
     # espeak-ng voice / every `espeak-ng --voices=variant`: the widest spread without new packages.
-    # words per minute, drawn uniformly per utterance
-    speed: tuple[int, int] = ranged((140, 190), "[80, 450]", pair=True)
-    # espeak-ng pitch 0..99, drawn uniformly per utterance
-    pitch: tuple[int, int] = ranged((30, 70), "[0, 99]", pair=True)
+    speed: tuple[int, int] = ranged((140, 190), "[80, 450]", pair=True)  # words per minute, drawn per utterance
+    pitch: tuple[int, int] = ranged((30, 70), "[0, 99]", pair=True)  # espeak-ng pitch 0..99, drawn per utterance
     gtts_tlds: tuple[str, ...] = ("com", "co.uk", "com.au", "co.in", "ca", "ie")  # Google accents
     flite_voices: tuple[str, ...] = ("slt", "rms", "awb", "kal16")  # flite's built-in 16 kHz voices (kal is 8 kHz)
     pico_voices: tuple[str, ...] = ("en-US", "en-GB")  # Pico's English voices
@@ -111,8 +112,7 @@ class SpeechConfig:
     # voice/variant pairs matching none, dev/test only with pairs matching one: a model is then
     # scored on voices it never heard. () = every split draws from every voice.
     holdout_voices: tuple[str, ...] = ()
-    # voice draws depend only on (seed, utterance id): order- and worker-independent
-    seed: int = ranged(0, "[0, 4294967295]")
+    seed: int = ranged(0, "[0, 4294967295]")  # voice draws depend only on (seed, utterance id), not order or worker
     cache_dir: str = ""  # synthesised audio cache; default ~/.cache/sonovis/speech
     # Longer audio, synthesised or recorded, is skipped (0 = no cap): espeak speaks Flickr8k at a
     # median 3.2 s and at most 8.7 s over 300 random captions; the longest caption in the slowest

@@ -129,7 +129,7 @@ class Extractor:
 
         After synthesis, so the speech cache keeps clean audio and one synthesis serves every condition.
         """
-        conditions = conditions_for(self.cfg.speech, task.voice_index, task.row.split)
+        conditions = conditions_for(self.cfg.speech, task.row.utterance_id, task.voice_index, task.row.split)
         if conditions is None:
             return wave, condition_text({})
         samples, record = render(wave.samples, wave.sample_rate, conditions, self.cfg.speech.seed,

@@ -26,7 +26,7 @@ import ray
 import torch
 
 from sonovis import __version__
-from sonovis.config import PrepareConfig, from_dict, to_dict
+from sonovis.config import ConditionsConfig, PrepareConfig, from_dict, to_dict
 from sonovis.data.conditions import PRESETS, check_conditions, condition_counts
 from sonovis.data.corpus.load import load_corpus
 from sonovis.data.corpus.rows import CaptionRow, Corpus
@@ -62,8 +62,10 @@ def plan_shards(cfg: PrepareConfig, corpus: Corpus, out: Path) -> list[ShardPlan
     when_set = {"holdout_voices": cfg.speech.holdout_voices, "conditions": cfg.speech.conditions.kinds,
                 "eval_condition": cfg.speech.eval_condition}
     speech = {k: v for k, v in to_dict(cfg.speech).items() if k != "cache_dir" and when_set.get(k, True)}
+    if "conditions" in speech:
+        speech["conditions"] = _conditions_settings(cfg.speech.conditions)
     if cfg.speech.eval_condition:  # the preset's values, not only its name: a preset changed is redone
-        speech["eval_condition"] = to_dict(PRESETS[cfg.speech.eval_condition])
+        speech["eval_condition"] = _conditions_settings(PRESETS[cfg.speech.eval_condition])
     utt_settings = _digest(speech, to_dict(cfg.features), "utterances-v2")  # v2: phonemes
     img_settings = _digest(cfg.features.backbone, "images-v1")
     rows = sorted(corpus.rows, key=lambda r: (r.split, r.image_id, r.caption_index))
@@ -81,6 +83,14 @@ def plan_shards(cfg: PrepareConfig, corpus: Corpus, out: Path) -> list[ShardPlan
         plans.append(ShardPlan("utterances", out / "utterances" / f"utt-{n:05d}.parquet",
                                _digest(utt_settings, identity), chunk))
     return plans
+
+
+def _conditions_settings(conditions: ConditionsConfig) -> dict[str, Any]:
+    """The conditions' fields for a shard's fingerprint; ``share`` only when below 1, as it came later."""
+    settings = to_dict(conditions)
+    if conditions.share == 1:
+        del settings["share"]
+    return settings
 
 
 def voices_per_caption(cfg: PrepareConfig) -> int:

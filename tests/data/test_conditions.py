@@ -155,16 +155,31 @@ def test_voice_conversion_is_a_kind_of_the_chain_and_comes_first(speech: Wavefor
 
 def test_renditions_go_through_conditions_as_configured() -> None:
     speech = SpeechConfig(voices_per_caption=3, conditions=fixed(kinds=("noise",), per_caption=2))
-    assert [conditions_for(speech, k, "train") is not None for k in range(3)] == [True, True, False]
-    assert conditions_for(speech, 0, "dev") is conditions_for(speech, 0, "test") is None  # training's measure only
+    assert [conditions_for(speech, "c", k, "train") is not None for k in range(3)] == [True, True, False]
+    assert conditions_for(speech, "c", 0, "dev") is conditions_for(speech, "c", 0, "test") is None  # training's measure only
     everywhere = dataclasses.replace(speech, conditions=fixed(kinds=("noise",), splits=("train", "dev")))
-    assert conditions_for(everywhere, 0, "dev") is not None and conditions_for(everywhere, 0, "test") is None
-    assert conditions_for(SpeechConfig(), 0, "train") is None
+    assert conditions_for(everywhere, "c", 0, "dev") is not None and conditions_for(everywhere, "c", 0, "test") is None
+    assert conditions_for(SpeechConfig(), "c", 0, "train") is None
     office = SpeechConfig(voices_per_caption=2, eval_condition="office")
-    assert conditions_for(office, 0, "dev") is conditions_for(office, 1, "train") is PRESETS["office"]
+    assert conditions_for(office, "c", 0, "dev") is conditions_for(office, "c", 1, "train") is PRESETS["office"]
     for name in PRESETS:
         check_conditions(SpeechConfig(eval_condition=name))
     check_conditions(SpeechConfig(conditions=fixed(kinds=("voice_conversion", *EVERY_KIND))))  # the defaults fit
+
+
+def test_a_share_of_the_captions_goes_through_them_every_rendition_alike() -> None:
+    """share draws per caption from (seed, caption id): about that share of captions, all their renditions."""
+    half = SpeechConfig(voices_per_caption=2, conditions=fixed(kinds=("noise",), per_caption=2, share=0.5))
+    captions = [f"img{i}.jpg#{i % 5}" for i in range(2000)]
+    chosen = [conditions_for(half, c, 0, "train") is not None for c in captions]
+    assert 0.45 < float(np.mean(chosen)) < 0.55
+    assert chosen == [conditions_for(half, c, 1, "train") is not None for c in captions]  # every rendition alike
+    reseeded = dataclasses.replace(half, seed=1)
+    assert chosen != [conditions_for(reseeded, c, 0, "train") is not None for c in captions]
+    every = dataclasses.replace(half, conditions=fixed(kinds=("noise",), per_caption=2))
+    assert all(conditions_for(every, c, 1, "train") is not None for c in captions)
+    office = dataclasses.replace(half, eval_condition="office", conditions=ConditionsConfig())
+    assert all(conditions_for(office, c, 0, "dev") is PRESETS["office"] for c in captions)  # a preset is whole
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
@@ -175,6 +190,7 @@ def test_renditions_go_through_conditions_as_configured() -> None:
     (["speech.eval_condition=attic"], "speech.eval_condition = 'attic': expected one of office, phone"),
     (["speech.eval_condition=office", "speech.conditions.kinds=room"], "leave speech.conditions.kinds"),
     (["speech.conditions.kinds=noise", "speech.conditions.per_caption=2"], "must not exceed speech.voices_per_caption"),
+    (["speech.conditions.kinds=noise", "speech.conditions.share=0"], "speech.conditions.share = 0"),
     (["speech.conditions.kinds=room", "speech.conditions.distance_m=[1, 5]"], "does not fit the smallest room"),
     (["speech.conditions.kinds=room", "speech.conditions.rt60_s=[0.05, 0.3]"], "shorter than a 8 x 8 x 3.2 m room"),
     (["speech.conditions.kinds=microphone", "speech.conditions.highpass_hz=[100, 4000]"], "must stay below"),
@@ -217,6 +233,10 @@ def test_prepare_records_each_utterances_condition_and_counts_them(tmp_path: Pat
         speech, conditions=dataclasses.replace(speech.conditions, splits=("train", "dev"))))
     assert prepare(both, echo=lines.append)["conditions"]["by_split"]["dev"] == {
         CLEAN: 15, **{kind: 15 for kind in EVERY_KIND}}
+    half = dataclasses.replace(cfg, out=str(tmp_path / "half"), speech=dataclasses.replace(
+        speech, conditions=dataclasses.replace(speech.conditions, share=0.5)))
+    train = prepare(half, echo=lines.append)["conditions"]["by_split"]["train"]
+    assert 0 < train["room"] < 30 and train[CLEAN] == 60 - train["room"]  # some of the 30 captions' first renditions
 
     # A dev folder "in the office": every utterance in the preset's one room; a folder without
     # conditions leaves them out of its fingerprint, so settings that only matter when on redo nothing.

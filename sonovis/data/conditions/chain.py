@@ -78,17 +78,21 @@ def check_conditions(speech: SpeechConfig, prepared: Sequence[str] = SPLITS) -> 
             CHECKS[kind](cfg, where)
 
 
-def conditions_for(speech: SpeechConfig, k: int, split: str) -> ConditionsConfig | None:
+def conditions_for(speech: SpeechConfig, caption_id: str, k: int, split: str) -> ConditionsConfig | None:
     """The conditions a caption's k-th rendition in ``split`` goes through, or None: it stays clean.
 
     A preset conditions every rendition of every split; configured kinds condition the first
-    ``per_caption`` of a caption in ``speech.conditions.splits``.
+    ``per_caption`` of a caption in ``speech.conditions.splits``, for the ``share`` of captions drawn
+    from (seed, caption id) alone, so every rendition of a caption agrees and no order matters.
     """
     if speech.eval_condition:
         return PRESETS[speech.eval_condition]
-    if speech.conditions.kinds and split in speech.conditions.splits and k < speech.conditions.per_caption:
-        return speech.conditions
-    return None
+    cfg = speech.conditions
+    if not (cfg.kinds and split in cfg.splits and k < cfg.per_caption):
+        return None
+    if cfg.share < 1 and keyed_rng(speech.seed, caption_id, "share").random() >= cfg.share:
+        return None
+    return cfg
 
 
 def render(samples: np.ndarray, sample_rate: int, cfg: ConditionsConfig, seed: int,
