@@ -59,7 +59,8 @@ def prepare_settings(args: argparse.Namespace) -> dict:
     if args.voices_per_caption is not None:
         extra.append(f"speech.voices_per_caption={args.voices_per_caption}")
     if args.conditions is not None:
-        extra.append(f"speech.conditions.kinds={json.dumps(args.conditions.split(','))}")
+        kinds = [] if args.conditions == "none" else args.conditions.split(",")
+        extra.append(f"speech.conditions.kinds={json.dumps(kinds)}")
     if args.conditions_per_caption is not None:
         extra.append(f"speech.conditions.per_caption={args.conditions_per_caption}")
     if args.conditions_share is not None:
@@ -198,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="at most N images per split (all their captions)")
     p.add_argument("--voices-per-caption", type=int)
     p.add_argument("--conditions", metavar="KINDS", help="render utterances through seeded random conditions: "
-                   "any of voice_conversion,room,microphone,noise,codec (speech.conditions.kinds)")
+                   "any of voice_conversion,room,microphone,noise,codec (speech.conditions.kinds), or none")
     p.add_argument("--conditions-per-caption", type=int, metavar="K", help="the first K of a caption's "
                    "--voices-per-caption renditions go through them, the rest stay clean (default 1)")
     p.add_argument("--conditions-share", type=float, metavar="FRACTION", help="only this share of the captions, "

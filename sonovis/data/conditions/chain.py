@@ -57,7 +57,7 @@ def check_conditions(speech: SpeechConfig, prepared: Sequence[str] = SPLITS) -> 
                               f"{', '.join(PRESETS)} (or \"\" for none)")
         if cfg.kinds:
             raise ConfigError(f"speech.eval_condition = {speech.eval_condition!r} fixes every utterance's "
-                              f"conditions; leave {where}.kinds = {list(cfg.kinds)} empty")
+                              f"conditions; leave {where}.kinds = {list(cfg.kinds)} empty (--conditions none)")
         cfg, where = PRESETS[speech.eval_condition], f"preset {speech.eval_condition!r}"
     unknown = [k for k in cfg.kinds if k not in KINDS]
     if unknown:
@@ -68,8 +68,8 @@ def check_conditions(speech: SpeechConfig, prepared: Sequence[str] = SPLITS) -> 
         raise ConfigError(f"{where}.splits: unknown split {unknown[0]!r}; expected some of {', '.join(SPLITS)}")
     if cfg.kinds and not speech.eval_condition and not set(prepared) & set(cfg.splits):
         raise ConfigError(f"{where}.splits = {list(cfg.splits)} conditions none of the splits prepared here "
-                          f"({', '.join(prepared)}): add them (--condition-splits) or score in a fixed room "
-                          "(--eval-condition)")
+                          f"({', '.join(prepared)}): add them (--condition-splits) or prepare without them "
+                          "(--conditions none; --eval-condition for a fixed room)")
     if cfg.kinds and cfg.per_caption > speech.voices_per_caption and not speech.eval_condition:
         raise ConfigError(f"{where}.per_caption = {cfg.per_caption}: must not exceed speech.voices_per_caption "
                           f"= {speech.voices_per_caption} (the first K renditions of a caption go through them)")
