@@ -66,6 +66,6 @@ def run_demo(out: Path, trials: int = 12, address: str | None = None, echo: Call
     echo("on Flickr8k, with the recommended recipe (recipe.toml, at the project's root; README, Using it):\n"
          "  sonovis prepare --corpus flickr8k --root PATH/flickr8k --config recipe.toml --out runs/f8k\n"
          "  sonovis tune --data runs/f8k --config recipe.toml --out runs/search\n"
-         "  for people speaking to it through a room and a microphone, add to prepare\n"
-         "  --conditions room,microphone,noise,codec (README, \"Rooms, microphones and codecs\")")
+         "  a quarter of its renditions go through a room and a microphone, as people's speech does; for clean\n"
+         "  recordings only, add --conditions none to prepare (README, \"Rooms, microphones and codecs\")")
     return test

@@ -50,17 +50,23 @@ LOEO_LSTM = {  # recipe.toml as it was (a GRU in float32), and with an LSTM trai
 LOEO_BATCH = {  # recipe.toml's configuration at batch 16 and at 32, three seeds each
     "`recipe.toml` at batch 16": "searched-ema-lstm-bf16", "the same at batch 32": "searched-ema-lstm-bf16-b32"}
 # recipe.toml on the prep where each caption's first rendition went through a random room, microphone, noise and codec
-RECIPE_TOML_ROOMS = {"`recipe.toml`, half the renditions through a room": "searched-ema-lstm-bf16-rooms"}
-LOEO_LSTM_ROOMS = {"`recipe.toml`": "searched-ema-lstm-bf16", **RECIPE_TOML_ROOMS}
+RECIPE_TOML_ROOMS = {"`recipe.toml`'s settings, half the renditions through a room": "searched-ema-lstm-bf16-rooms"}
+RECIPE_TOML_CLEAN = "`recipe.toml`'s settings, clean prep"  # recipe.toml's prep until 2026-12-07
+LOEO_LSTM_ROOMS = {RECIPE_TOML_CLEAN: "searched-ema-lstm-bf16", **RECIPE_TOML_ROOMS}
+# and on the prep where half the captions' first rendition went through them (--conditions-share 0.5): recipe.toml's
+# prep since 2026-12-07; seed 0
+RECIPE_TOML_ROOMS_QUARTER = {"`recipe.toml` (a quarter of the renditions through a room)":
+                             "searched-ema-lstm-bf16-rooms-quarter"}
+LOEO_ROOM_SHARES = {**LOEO_LSTM_ROOMS, **RECIPE_TOML_ROOMS_QUARTER}
 # README's room row: recipe.toml trained clean (batch 16's models were not kept, batch 32's stand in) and with rooms
-LOEO_ROOMS_HEADLINE = {"`recipe.toml` trained clean (the batch-32 models)": "searched-ema-lstm-bf16-b32",
+LOEO_ROOMS_HEADLINE = {"`recipe.toml`'s settings trained clean (the batch-32 models)": "searched-ema-lstm-bf16-b32",
                        **RECIPE_TOML_ROOMS}
 LOEO_BATCH_OFFICE = {  # every seed's final models rescored in the office: recipe.toml with a GRU, and at batch 32
     f"{RECIPE_TOML_GRU} (batch 16)": "searched-ema", **RECIPE_TOML_B32}
 LOEO_SEEDS = {"plain": ["", "-seed1"], "recipe": ["", "-seed1", "-seed2"],  # per arm, each seed's file-name suffix
               "searched-ema": ["", "-seed1", "-seed2"], "searched-ema-lstm-bf16": ["", "-seed1", "-seed2"],
               "searched-ema-lstm-bf16-b32": ["", "-seed1", "-seed2"],
-              "searched-ema-lstm-bf16-rooms": ["", "-seed1", "-seed2"]}
+              "searched-ema-lstm-bf16-rooms": ["", "-seed1", "-seed2"], "searched-ema-lstm-bf16-rooms-quarter": [""]}
 # plain and recipe: seeds 1 and 2 ran on machines where an epoch cost 0.7-0.9 and 0.9-1.1 CPU-minutes against seed
 # 0's 1.2-1.5, so the same budget gave them 10-14 and 8-11 epochs against 6-8. searched-ema: all three on one machine,
 # 4-7 epochs; searched-ema-lstm-bf16: all three on one machine (seed 0 a day before seeds 1 and 2), 7-8 epochs.
@@ -69,7 +75,8 @@ LOEO_SEEDS = {"plain": ["", "-seed1"], "recipe": ["", "-seed1", "-seed2"],  # pe
 # runs their epochs cost 1.1-1.5 CPU-minutes at this scale and batch 32's 0.62 of batch 16's (full scale, 3.1 against
 # 5.0), so 10 CPU-minutes bought batch 32 10-12 epochs (espeak-ng formants, mbrola) or 12-14 (the other three).
 # searched-ema-lstm-bf16-rooms: on that faster CPU too, each run as many epochs as searched-ema-lstm-bf16's run of the
-# same method and seed (voices.py --epochs), so the two compare at equal training whatever the CPU.
+# same method and seed (voices.py --epochs), so the two compare at equal training whatever the CPU; so did
+# searched-ema-lstm-bf16-rooms-quarter, two at a time on that CPU.
 
 
 def seed_number(seed: str) -> str:

@@ -11,7 +11,8 @@ from studies.read import block, family, last, load, mean, num, spread
 
 LOEO_RESCORED = {  # a seed's saved models (benchmarks/rescore.py --by-voice), clean and in the office; one file a batch
     "": [LOEO + "rescored-searched-ema.json", LOEO + "rescored-searched-ema-rooms.json",
-         LOEO + "rescored-searched-ema-lstm-bf16-b32.json", LOEO + "rescored-searched-ema-lstm-bf16-rooms.json"],
+         LOEO + "rescored-searched-ema-lstm-bf16-b32.json", LOEO + "rescored-searched-ema-lstm-bf16-rooms.json",
+         LOEO + "rescored-searched-ema-lstm-bf16-rooms-quarter.json"],
     "-seed1": [LOEO + "rescored.json", LOEO + "rescored-searched-ema-seed1.json",
                LOEO + "rescored-searched-ema-lstm-bf16-b32-seed1.json",
                LOEO + "rescored-searched-ema-lstm-bf16-rooms-seed1.json"],

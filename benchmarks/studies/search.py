@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from studies.loeo import RECIPE_TOML_GRU, at_common_epochs, loeo_file
-from studies.read import ENGINE_NAMES, block, last, load, mean, num, rescored_r10, spread
+from studies.loeo import (RECIPE_TOML_CLEAN, RECIPE_TOML_GRU, RECIPE_TOML_ROOMS, RECIPE_TOML_ROOMS_QUARTER,
+                          at_common_epochs, loeo_file)
+from studies.read import ENGINE_NAMES, block, family, last, load, mean, num, rescored_r10, spread
 
 SIMULATED = "simulation/strategies.json"
 SEARCHED = "search/"
@@ -63,20 +64,36 @@ FULL_SCALE_ARMS = {  # the engine-held-out search's best at the issue's scale, b
 }
 # recipe.toml on its prep with each caption's first rendition through a random room, microphone, noise and codec, on a
 # faster CPU: 4 epochs each (voices.py --epochs 4), what its clean runs had in the budget (seed 2: 5)
-FULL_SCALE_ROOMS = {"`recipe.toml`": RECIPE_TOML_RUNS, "`recipe.toml`, half the renditions through a room":
-                    [f"{FULL_SCALE}searched-ema-lstm-bf16-rooms-seed{i}.json" for i in SEEDS]}
+# recipe.toml's settings on the clean prep, with each caption's first rendition through a random room, microphone,
+# noise and codec, and with half the captions' (--conditions-share 0.5: recipe.toml's prep since 2026-12-07)
+ROOM_SHARES = {**{label: "rooms" for label in RECIPE_TOML_ROOMS},
+               **{label: "rooms-quarter" for label in RECIPE_TOML_ROOMS_QUARTER}}
+FULL_SCALE_ROOMS = {RECIPE_TOML_CLEAN: RECIPE_TOML_RUNS, **{
+    label: [f"{FULL_SCALE}searched-ema-lstm-bf16-{arm}-seed{i}.json" for i in SEEDS]
+    for label, arm in ROOM_SHARES.items()}}
+# The same at 4 epochs with their models kept, each rescored on the full dev prepared --eval-condition office (the
+# voices of recipe.toml, Pico and RHVoice): the clean runs again (the first ones kept no model; each gave its curve
+# again to the digit)
+FULL_SCALE_OFFICE = {RECIPE_TOML_CLEAN: [f"{FULL_SCALE}searched-ema-lstm-bf16-seed{i}-rerun.json" for i in SEEDS],
+                     **{label: runs for label, runs in list(FULL_SCALE_ROOMS.items())[1:]}}
+HOLDOUT_ACCENT = "en-gb-scotland"
 FULL_SCALE_KEYS = ("seen_s2i_r10", "heldout_s2i_r10", "unheard_pico_s2i_r10", "unheard_rhvoice_s2i_r10")
-FULL_SPLIT = ("Flickr8k dev (1,000 images, 5,000 utterances), {minutes} training CPU-minutes on one thread, all 6,000 "
-              "train images; held out: the Scottish accent, never heard in training.")
-ENGINE_HELD_OUT_DATA = ("Flickr8k dev (1,000 images, 10,000 utterances by five synthesis methods), {minutes} training "
-                        "CPU-minutes on one thread, the first 2,000 train images; held out: mbrola, never heard in "
-                        "training; seen: the other four methods.")
+FULL_SPLIT = ("Flickr8k dev (1,000 images, 5,000 utterances), {training} on one thread, all 6,000 train images; "
+              "held out: the Scottish accent, never heard in training.")
+ENGINE_HELD_OUT_DATA = ("Flickr8k dev (1,000 images, 10,000 utterances by five synthesis methods), {training} on "
+                        "one thread, the first 2,000 train images; held out: mbrola, never heard in training; seen: "
+                        "the other four methods.")
 FULL_SCALE_DATA = ("Flickr8k dev (1,000 images, 10,000 utterances: each caption spoken by espeak-ng or mbrola and by "
-                   "flite, as `recipe.toml` prepares them), {minutes} training CPU-minutes on one thread, all 6,000 "
-                   "train images; held out: the Scottish accent, never heard in training.")
+                   "flite, as `recipe.toml` prepares them), {training} on one thread, all 6,000 train images; held "
+                   "out: the Scottish accent, never heard in training.")
 UNHEARD_ENGINES = ("pico", "rhvoice")  # dev re-spoken by engines no retrain heard (--unheard)
+OFFICE = "(a 0.42 s room at arm's length, a laptop's 150 Hz–6 kHz band, a fan 20 dB down, Opus at 24 kbps)"
 CONDITION_NAMES = {"clean": "clean", "office": "in the office", "phone": "on the phone"}
 STRATEGY_NAMES = {"tpe": "TPE", "random": "random", "asha": "ASHA", "hyperband": "HyperBand", "fifo": "no early stopping"}
+
+
+def cpu_minutes(minutes: float) -> str:
+    return f"{num(minutes, 0)} training CPU-minutes"
 
 
 def strategy_name(strategy: str) -> str:
@@ -190,12 +207,11 @@ def search_retrains(groups: dict[str, list[str]], rescored: tuple[str, ...] = ()
     files = [rel for rels in groups.values() for rel in rels] + list(rescored)
     never_heard = (f" {', '.join(ENGINE_NAMES[e] for e in engines)}: the same dev captions spoken by an engine no "
                    "arm trained on (`voices.py --unheard`)." if engines else "")
-    in_room = (" *In the office*: dev re-prepared with `--eval-condition office` (a 0.42 s room at arm's length, a "
-               "laptop's 150 Hz–6 kHz band, a fan 20 dB down, Opus at 24 kbps), each seed's saved model scored by "
-               "`benchmarks/rescore.py`; every dev voice." if extra else "")
+    in_room = (f" *In the office*: dev re-prepared with `--eval-condition office` {OFFICE}, each seed's saved model "
+               "scored by `benchmarks/rescore.py`; every dev voice." if extra else "")
     return block(headers, rows, files,
-                 data.format(minutes=num(minutes, 0)) + " Epochs differ because the budget is what is equal. Search "
-                 "recall is the mean of the seen and held-out voices' mean recall, what the search ranked by."
+                 data.format(training=cpu_minutes(minutes)) + " Epochs differ because the budget is what is equal. "
+                 "Search recall is the mean of the seen and held-out voices' mean recall, what the search ranked by."
                  + never_heard + in_room)
 
 
@@ -235,5 +251,48 @@ def full_scale_side_by_side(arms: dict[str, list[str]]) -> str:
                *(f"*{ENGINE_NAMES[e]}, never heard* s→i R@10" for e in UNHEARD_ENGINES), "seen i→s R@10"]
     first = next(iter(arms.values()))[0]
     return block(headers, rows, [rel for rels in arms.values() for rel in rels],
-                 FULL_SCALE_DATA.format(minutes=num(load(first)["minutes"], 0)) + " The first arm's budget; every run "
-                 "is compared at the last epoch all of them reached.")
+                 FULL_SCALE_DATA.format(training=cpu_minutes(load(first)["minutes"])) + " The first arm's budget; "
+                 "every run is compared at the last epoch all of them reached.")
+
+
+def office_rescore(run: str) -> str:
+    """The rescore file of a full-scale run's saved model heard in the office (benchmarks/rescore.py --by-voice)."""
+    folder, _, name = run.rpartition("/")
+    return f"{folder}/rescored-office-{name}"
+
+
+def office_and_clean(run: str) -> dict[str, tuple[float, float]]:
+    """Per voice family: (s→i R@10 in the office, the same model's clean R@10 at its last epoch)."""
+    rescored, clean = load(office_rescore(run)), last(run)
+    model = rescored["results"][f"{run.rpartition('/')[2].removesuffix('.json')}-baseline"]
+    office = model["office"]["by_voice"]
+    return {"heard": (family(office, [""], [HOLDOUT_ACCENT]), family(clean["by_voice"], [""], [HOLDOUT_ACCENT])),
+            "held out": (family(office, [HOLDOUT_ACCENT]), family(clean["by_voice"], [HOLDOUT_ACCENT])),
+            **{e: (model[f"{e}-office"]["s2i"]["r10"], clean[f"unheard_{e}_s2i_r10"]) for e in UNHEARD_ENGINES}}
+
+
+OFFICE_FAMILIES = ("heard", "held out", *UNHEARD_ENGINES)
+
+
+def office_shares(runs: list[str]) -> dict[str, float]:
+    """Per voice family, the office's share of clean s→i R@10, mean over the runs' models."""
+    scores = [office_and_clean(run) for run in runs]
+    return {key: mean(s[key][0] / s[key][1] for s in scores) for key in OFFICE_FAMILIES}
+
+
+def full_scale_office(arms: dict[str, list[str]]) -> str:
+    """Full-scale models heard in the office: s→i R@10 there, and its share of the same model's clean R@10."""
+    rows = []
+    for label, runs in arms.items():
+        scores = [office_and_clean(run) for run in runs]
+        rows.append([label, len(runs), last(runs[0])["epoch"], *(
+            f"{spread([s[key][0] for s in scores])} ({spread([s[key][0] / s[key][1] for s in scores], 2)})"
+            for key in OFFICE_FAMILIES)])
+    headers = ["configuration", "seeds", "epochs", "seen", "*held out*",
+               *(f"*{ENGINE_NAMES[e]}, never heard*" for e in UNHEARD_ENGINES)]
+    runs = [run for rels in arms.values() for run in rels]
+    return block(headers, rows, [r for run in runs for r in (run, office_rescore(run))],
+                 "s→i R@10 in the office (÷ the same model's clean R@10, its last epoch), mean ± std over the "
+                 "seeds. " + FULL_SCALE_DATA.format(training=f"{last(runs[0])['epoch']} epochs") + " *In the office*: "
+                 f"the same dev, Pico's and RHVoice's dev prepared `--eval-condition office` {OFFICE}, each saved "
+                 "model scored by `benchmarks/rescore.py --by-voice`.")

@@ -186,6 +186,8 @@ def test_sigkill_mid_run_then_rerun_gives_exact_counts(tmp_path: Path, ray_local
 def test_prepare_flags_override_the_toml_only_when_given(tmp_path: Path) -> None:
     """A TOML's [speech] engine survives `sonovis prepare --config` without --tts; --tts, when given, wins."""
     from sonovis.cli import build_parser, prepare_settings
+    from sonovis.config import prepare_config
+    from sonovis.data.conditions import check_conditions
 
     toml = tmp_path / "voices.toml"
     toml.write_text('[corpus]\nkind = "flickr8k"\n[speech]\nengine = "espeak+flite"\nvoices = ["all", "mbrola"]\n')
@@ -197,6 +199,11 @@ def test_prepare_flags_override_the_toml_only_when_given(tmp_path: Path) -> None
     assert settings["speech"]["engine"] == "pico" and settings["speech"]["voices"] == ["all", "mbrola"]
     settings = prepare_settings(parse(["prepare", "--out", "p", "--corpus", "recordings", "--tts", "pico"]))
     assert settings["speech"]["engine"] == "recordings"
+    recipe = ["prepare", "--config", str(ROOT / "recipe.toml"), "--out", "p"]  # its prep puts a share in rooms
+    assert prepare_settings(parse(recipe))["speech"]["conditions"]["share"] == 0.5
+    clean = prepare_config(prepare_settings(parse([*recipe, "--conditions", "none", "--splits", "dev"])))
+    check_conditions(clean.speech, clean.corpus.splits)  # dev alone, clean: nothing for the conditions to refuse
+    assert clean.speech.conditions.kinds == () and clean.speech.voices_per_caption == 2
 
 
 ROOT = Path(__file__).parents[2]
@@ -227,6 +234,8 @@ def test_shipped_recipes_build_every_config_they_feed(recipe: Path) -> None:
         assert "speech-text" in experiment.model.pairs and experiment.model.pooling == "mean"
         assert experiment.model.embed_dim == 512 and experiment.train.batch_size == 16
         assert experiment.model.rnn == "lstm" and experiment.train.precision == "auto"  # the cheaper, better epoch
+        assert prepared.speech.conditions.kinds == ("room", "microphone", "noise", "codec")  # a quarter of the
+        assert prepared.speech.conditions.per_caption == 1 and prepared.speech.conditions.share == 0.5  # renditions
         check_config(experiment.augment, prepared.features)  # VTLP needs the invertible 40/40 DCT it gets
 
 
