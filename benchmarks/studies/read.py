@@ -98,6 +98,11 @@ def spread(values: list[float], digits: int = 1) -> str:
 ENGINE_NAMES = {"espeak": "espeak-ng", "pico": "Pico", "rhvoice": "RHVoice"}
 
 
+def saved_model(run: str) -> str:
+    """The name rescore.py gives a voices.py run's saved model: ``--save`` writes ``<run>-baseline.pt``."""
+    return f"{run.rpartition('/')[2].removesuffix('.json')}-baseline"
+
+
 def rescored_r10(rescored: dict[str, Any], run: str, folder: str) -> float:
-    """s→i R@10 of one voices.py run's saved model (``--save`` names it ``<run>-baseline``) on one rescore.py folder."""
-    return rescored["results"][f"{run.rpartition('/')[2].removesuffix('.json')}-baseline"][folder]["s2i"]["r10"]
+    """s→i R@10 of one voices.py run's saved model on one rescore.py folder."""
+    return rescored["results"][saved_model(run)][folder]["s2i"]["r10"]

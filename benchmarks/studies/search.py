@@ -6,7 +6,7 @@ from typing import Any
 
 from studies.loeo import (RECIPE_TOML_CLEAN, RECIPE_TOML_GRU, RECIPE_TOML_ROOMS, RECIPE_TOML_ROOMS_QUARTER,
                           at_common_epochs, loeo_file)
-from studies.read import ENGINE_NAMES, block, family, last, load, mean, num, rescored_r10, spread
+from studies.read import ENGINE_NAMES, block, family, last, load, mean, num, rescored_r10, saved_model, spread
 
 SIMULATED = "simulation/strategies.json"
 SEARCHED = "search/"
@@ -264,7 +264,7 @@ def office_rescore(run: str) -> str:
 def office_and_clean(run: str) -> dict[str, tuple[float, float]]:
     """Per voice family: (s→i R@10 in the office, the same model's clean R@10 at its last epoch)."""
     rescored, clean = load(office_rescore(run)), last(run)
-    model = rescored["results"][f"{run.rpartition('/')[2].removesuffix('.json')}-baseline"]
+    model = rescored["results"][saved_model(run)]
     office = model["office"]["by_voice"]
     return {"heard": (family(office, [""], [HOLDOUT_ACCENT]), family(clean["by_voice"], [""], [HOLDOUT_ACCENT])),
             "held out": (family(office, [HOLDOUT_ACCENT]), family(clean["by_voice"], [HOLDOUT_ACCENT])),
