@@ -109,9 +109,10 @@ TABLES: dict[str, Callable[[], str]] = {
     "voices-leave-one-engine-out-lstm-room-training-methods": partial(voices_leave_one_engine_out_rooms,
                                                                       {**RECIPE_TOML_B32, **RECIPE_TOML_ROOMS},
                                                                       ("", "-seed1", "-seed2")),
-    "voices-leave-one-engine-out-room-shares": partial(voices_leave_one_engine_out_paired, LOEO_ROOM_SHARES, ""),
-    "voices-leave-one-engine-out-room-shares-office": partial(voices_leave_one_engine_out_office_share, {
-        **RECIPE_TOML_B32, **RECIPE_TOML_ROOMS, **RECIPE_TOML_ROOMS_QUARTER}, ""),
+    **{f"voices-leave-one-engine-out-room-shares{seed}": partial(voices_leave_one_engine_out_paired, LOEO_ROOM_SHARES,
+                                                                 seed) for seed in ("", "-seed1")},
+    **{f"voices-leave-one-engine-out-room-shares-office{seed}": partial(voices_leave_one_engine_out_office_share, {
+        **RECIPE_TOML_B32, **RECIPE_TOML_ROOMS, **RECIPE_TOML_ROOMS_QUARTER}, seed) for seed in ("", "-seed1")},
     "voices-leave-one-engine-out-room-training": partial(voices_leave_one_engine_out_paired, LOEO_ROOMS, "-seed2"),
     "voices-leave-one-engine-out-room-training-office": partial(voices_leave_one_engine_out_rooms, LOEO_ROOMS,
                                                                 ("-seed2",)),

@@ -15,7 +15,8 @@ LOEO_RESCORED = {  # a seed's saved models (benchmarks/rescore.py --by-voice), c
          LOEO + "rescored-searched-ema-lstm-bf16-rooms-quarter.json"],
     "-seed1": [LOEO + "rescored.json", LOEO + "rescored-searched-ema-seed1.json",
                LOEO + "rescored-searched-ema-lstm-bf16-b32-seed1.json",
-               LOEO + "rescored-searched-ema-lstm-bf16-rooms-seed1.json"],
+               LOEO + "rescored-searched-ema-lstm-bf16-rooms-seed1.json",
+               LOEO + "rescored-searched-ema-lstm-bf16-rooms-quarter-seed1.json"],
     "-seed2": [LOEO + "rescored-seed2.json", LOEO + "rescored-rooms-seed2.json",
                LOEO + "rescored-searched-ema-seed2.json", LOEO + "rescored-searched-ema-lstm-bf16-b32-seed2.json",
                LOEO + "rescored-searched-ema-lstm-bf16-rooms-seed2.json"]}
