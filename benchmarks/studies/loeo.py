@@ -66,7 +66,8 @@ LOEO_BATCH_OFFICE = {  # every seed's final models rescored in the office: recip
 LOEO_SEEDS = {"plain": ["", "-seed1"], "recipe": ["", "-seed1", "-seed2"],  # per arm, each seed's file-name suffix
               "searched-ema": ["", "-seed1", "-seed2"], "searched-ema-lstm-bf16": ["", "-seed1", "-seed2"],
               "searched-ema-lstm-bf16-b32": ["", "-seed1", "-seed2"],
-              "searched-ema-lstm-bf16-rooms": ["", "-seed1", "-seed2"], "searched-ema-lstm-bf16-rooms-quarter": ["", "-seed1"]}
+              "searched-ema-lstm-bf16-rooms": ["", "-seed1", "-seed2"],
+              "searched-ema-lstm-bf16-rooms-quarter": ["", "-seed1"]}
 # plain and recipe: seeds 1 and 2 ran on machines where an epoch cost 0.7-0.9 and 0.9-1.1 CPU-minutes against seed
 # 0's 1.2-1.5, so the same budget gave them 10-14 and 8-11 epochs against 6-8. searched-ema: all three on one machine,
 # 4-7 epochs; searched-ema-lstm-bf16: all three on one machine (seed 0 a day before seeds 1 and 2), 7-8 epochs.

@@ -62,20 +62,18 @@ FULL_SCALE_ARMS = {  # the engine-held-out search's best at the issue's scale, b
     "the same at batch 32": [f"{FULL_SCALE}searched-ema-lstm-bf16-b32-seed{i}.json" for i in SEEDS],
     "the voice recipe (5 MFCC, VTLP ±10 %, weight average)": [f"{FULL_SCALE}recipe-seed{i}.json" for i in SEEDS],
 }
-# recipe.toml on its prep with each caption's first rendition through a random room, microphone, noise and codec, on a
-# faster CPU: 4 epochs each (voices.py --epochs 4), what its clean runs had in the budget (seed 2: 5)
 # recipe.toml's settings on the clean prep, with each caption's first rendition through a random room, microphone,
-# noise and codec, and with half the captions' (--conditions-share 0.5: recipe.toml's prep since 2026-12-07)
-ROOM_SHARES = {**{label: "rooms" for label in RECIPE_TOML_ROOMS},
-               **{label: "rooms-quarter" for label in RECIPE_TOML_ROOMS_QUARTER}}
+# noise and codec, and with half the captions' (--conditions-share 0.5: recipe.toml's prep since 2026-12-07); the
+# room arms on a faster CPU, 4 epochs each (voices.py --epochs 4), what the clean runs had in the budget (seed 2: 5).
+# Their files are named like the leave-one-engine-out arms': <arm>-seed<i>.json
 FULL_SCALE_ROOMS = {RECIPE_TOML_CLEAN: RECIPE_TOML_RUNS, **{
-    label: [f"{FULL_SCALE}searched-ema-lstm-bf16-{arm}-seed{i}.json" for i in SEEDS]
-    for label, arm in ROOM_SHARES.items()}}
+    label: [f"{FULL_SCALE}{arm}-seed{i}.json" for i in SEEDS]
+    for label, arm in {**RECIPE_TOML_ROOMS, **RECIPE_TOML_ROOMS_QUARTER}.items()}}
 # The same at 4 epochs with their models kept, each rescored on the full dev prepared --eval-condition office (the
 # voices of recipe.toml, Pico and RHVoice): the clean runs again (the first ones kept no model; each gave its curve
 # again to the digit)
-FULL_SCALE_OFFICE = {RECIPE_TOML_CLEAN: [f"{FULL_SCALE}searched-ema-lstm-bf16-seed{i}-rerun.json" for i in SEEDS],
-                     **{label: runs for label, runs in list(FULL_SCALE_ROOMS.items())[1:]}}
+FULL_SCALE_OFFICE = {**FULL_SCALE_ROOMS,
+                     RECIPE_TOML_CLEAN: [f"{FULL_SCALE}searched-ema-lstm-bf16-seed{i}-rerun.json" for i in SEEDS]}
 HOLDOUT_ACCENT = "en-gb-scotland"
 FULL_SCALE_KEYS = ("seen_s2i_r10", "heldout_s2i_r10", "unheard_pico_s2i_r10", "unheard_rhvoice_s2i_r10")
 FULL_SPLIT = ("Flickr8k dev (1,000 images, 5,000 utterances), {training} on one thread, all 6,000 train images; "
