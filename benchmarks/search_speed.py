@@ -2,8 +2,10 @@
 
 Each repeat measures, in this order on the same prepared data and configuration:
   1. the bare training loop: ``fit()`` in this process, one thread, no Ray;
-  2. a FIFO search of identical trials, one at a time: Tune's cost per trial against (1);
-  3. the same search, two trials at a time: trial-epochs per minute against (2);
+  2. two bare loops at once, each in its own process: what the cores allow two trainings (the ceiling);
+  3. a FIFO search of identical trials, one at a time: Tune's cost per trial against (1);
+  4. the same search, two trials at a time: trial-epochs per minute against (3), for the whole search
+     and within the trials (their own time, without the search's fixed cost of starting up);
 and samples the unique resident memory (USS) of every trial process, against the size of the
 prepared data, which the node's object store holds once for all trials.
 
@@ -14,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import psutil
@@ -65,12 +69,38 @@ class Search:
 @dataclass
 class Repeat:
     bare_s: float
+    bare_pair_s: list[float]  # the two loops' own times when run at once
     one: Search
     two: Search
 
     def ratios(self) -> dict[str, float]:
         return {"concurrency": self.one.wall_s / self.two.wall_s, "overhead": self.one.trial_s / self.bare_s,
-                "uss_gib": max(self.one.uss_mib, self.two.uss_mib) / 1024}
+                "uss_gib": max(self.one.uss_mib, self.two.uss_mib) / 1024,
+                "within_trials": 2 * self.one.trial_s / self.two.trial_s,
+                "ceiling": 2 * self.bare_s / (sum(self.bare_pair_s) / 2)}
+
+
+def bare_loop(data: str, base: ExperimentConfig, start: Any, times: Any) -> None:
+    """One bare training loop in its own process: load, wait for the other loop, then time ``fit()``."""
+    prepared = load_prepared(data)
+    start.wait()
+    t0 = time.perf_counter()
+    for _ in fit(base, prepared):
+        pass
+    times.put(time.perf_counter() - t0)
+
+
+def bare_pair(data: str, base: ExperimentConfig) -> list[float]:
+    """Two bare loops started at the same moment, each in a fresh process: the machine's ceiling for two trials."""
+    context = multiprocessing.get_context("spawn")
+    start, times = context.Barrier(2), context.Queue()
+    loops = [context.Process(target=bare_loop, args=(data, base, start, times)) for _ in range(2)]
+    for loop in loops:
+        loop.start()
+    result = [times.get() for _ in loops]
+    for loop in loops:
+        loop.join()
+    return result
 
 
 def search(data: str, base: ExperimentConfig, epochs: int, trials: int, reserved: int) -> Search:
@@ -92,7 +122,8 @@ def measure(data: str, base: ExperimentConfig, epochs: int, trials: int) -> Repe
     for _ in fit(base, load_prepared(data)):
         pass
     bare = time.perf_counter() - t0
-    return Repeat(bare, search(data, base, epochs, trials, reserved=1), search(data, base, epochs, trials, reserved=0))
+    return Repeat(bare, bare_pair(data, base), search(data, base, epochs, trials, reserved=1),
+                  search(data, base, epochs, trials, reserved=0))
 
 
 def main() -> None:
@@ -119,13 +150,17 @@ def main() -> None:
         print(format_table(
             ["run", "wall s", "trial-epochs/min", "s per trial", "USS per trial MiB"],
             [["bare fit() loop, 1 thread", r.bare_s, 60 * args.epochs / r.bare_s, r.bare_s, "-"],
+             ["2 bare loops at once", max(r.bare_pair_s), 120 * args.epochs / max(r.bare_pair_s),
+              sum(r.bare_pair_s) / 2, "-"],
              [f"{args.trials} trials, 1 at a time", r.one.wall_s, 60 * epochs / r.one.wall_s, r.one.trial_s, r.one.uss_mib],
              [f"{args.trials} trials, 2 at a time", r.two.wall_s, 60 * epochs / r.two.wall_s, r.two.trial_s, r.two.uss_mib]],
             title=f"repeat {i + 1} of {args.repeat}: {args.epochs} epochs a trial, prepared data {data_mib:.0f} MiB"),
             flush=True)
     ratios = [r.ratios() for r in repeats]
-    print(format_table(["repeat", "concurrency 2 vs 1", "Tune trial ÷ bare loop", "USS per trial GiB"],
-                       [[i + 1, x["concurrency"], x["overhead"], x["uss_gib"]] for i, x in enumerate(ratios)],
+    print(format_table(["repeat", "concurrency 2 vs 1", "within trials", "bare loops (ceiling)",
+                        "Tune trial ÷ bare loop", "USS per trial GiB"],
+                       [[i + 1, x["concurrency"], x["within_trials"], x["ceiling"], x["overhead"], x["uss_gib"]]
+                        for i, x in enumerate(ratios)],
                        title=f"targets: concurrency >= {TARGETS['concurrency']}x, Tune trial <= {TARGETS['overhead']}x "
                              f"the bare loop, USS <= {TARGETS['uss_gib']} GiB beyond the shared data "
                              f"({data_mib:.0f} MiB, held once per node)"))
