@@ -1,12 +1,14 @@
 """Search throughput, overhead and memory, measured side by side in one run, repeated.
 
 Each repeat measures, in this order on the same prepared data and configuration:
-  1. the bare training loop: ``fit()`` in this process, one thread, no Ray;
-  2. two bare loops at once, each in its own process: what the cores allow two trainings (the ceiling);
-  3. a FIFO search of identical trials, one at a time: Tune's cost per trial against (1);
-  4. the same search, two trials at a time: trial-epochs per minute against (3), for the whole search
+  1. a FIFO search of identical trials, one at a time;
+  2. the same search, two trials at a time: trial-epochs per minute against (1), for the whole search
      and within the trials (their own time, without the search's fixed cost of starting up);
-and samples the unique resident memory (USS) of every trial process, against the size of the
+  3. the bare training loop, ``fit()`` on one thread in a fresh process without Ray: Tune's cost per
+     trial is (1) against it;
+  4. two bare loops at once, each in its own fresh process: what the cores allow two trainings (the ceiling);
+the bare loops last, when Ray's own processes have long finished starting and sit idle,
+while every trial process's unique resident memory (USS) is sampled, against the size of the
 prepared data, which the node's object store holds once for all trials.
 
     .venv/bin/python benchmarks/search_speed.py --data PREP [--epochs 3] [--repeat 3] [--out FILE.json]
@@ -81,7 +83,7 @@ class Repeat:
 
 
 def bare_loop(data: str, base: ExperimentConfig, start: Any, times: Any) -> None:
-    """One bare training loop in its own process: load, wait for the other loop, then time ``fit()``."""
+    """One bare training loop in its own process: load, wait for the others, then time ``fit()``."""
     prepared = load_prepared(data)
     start.wait()
     t0 = time.perf_counter()
@@ -90,11 +92,11 @@ def bare_loop(data: str, base: ExperimentConfig, start: Any, times: Any) -> None
     times.put(time.perf_counter() - t0)
 
 
-def bare_pair(data: str, base: ExperimentConfig) -> list[float]:
-    """Two bare loops started at the same moment, each in a fresh process: the machine's ceiling for two trials."""
+def bare_loops(data: str, base: ExperimentConfig, count: int) -> list[float]:
+    """``count`` bare loops started at the same moment, each in a fresh process, as a trial is: their own times."""
     context = multiprocessing.get_context("spawn")
-    start, times = context.Barrier(2), context.Queue()
-    loops = [context.Process(target=bare_loop, args=(data, base, start, times)) for _ in range(2)]
+    start, times = context.Barrier(count), context.Queue()
+    loops = [context.Process(target=bare_loop, args=(data, base, start, times)) for _ in range(count)]
     for loop in loops:
         loop.start()
     result = [times.get() for _ in loops]
@@ -118,12 +120,9 @@ def search(data: str, base: ExperimentConfig, epochs: int, trials: int, reserved
 
 
 def measure(data: str, base: ExperimentConfig, epochs: int, trials: int) -> Repeat:
-    t0 = time.perf_counter()
-    for _ in fit(base, load_prepared(data)):
-        pass
-    bare = time.perf_counter() - t0
-    return Repeat(bare, bare_pair(data, base), search(data, base, epochs, trials, reserved=1),
-                  search(data, base, epochs, trials, reserved=0))
+    one = search(data, base, epochs, trials, reserved=1)
+    two = search(data, base, epochs, trials, reserved=0)
+    return Repeat(bare_loops(data, base, 1)[0], bare_loops(data, base, 2), one, two)
 
 
 def main() -> None:

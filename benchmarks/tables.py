@@ -41,7 +41,8 @@ from studies.search import (ENGINE_HELD_OUT_ARMS, ENGINE_HELD_OUT_DATA, FULL_SCA
                             SEARCHES, SIMULATED, full_scale_office, full_scale_side_by_side, search_retrains,
                             search_summary, simulated_strategies, strategies)
 from studies.speed import (EPOCH_COST, EPOCH_COST_EPYC, MEMORY, RECURRENT_LAYER, SEARCH_SPEED, SEARCH_SPEED_EPYC,
-                           SEARCH_SPEED_LONG, epoch_cost, recurrent_layer, search_speed, train_memory)
+                           SEARCH_SPEED_LONG, SEARCH_SPEED_REUSE, epoch_cost, recurrent_layer, search_speed,
+                           train_memory)
 from studies.voices import (ACCENTS, CONDITION_ARMS, ENGINES, FOUR, MBROLA_HELD, NO_MEASURES, RECIPE, voices_accents,
                             voices_conditions, voices_families, voices_paired, voices_paired_means, voices_rhvoice)
 
@@ -177,6 +178,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "speed-search": partial(search_speed, SEARCH_SPEED),
     "speed-search-6-epochs": partial(search_speed, SEARCH_SPEED_LONG),
     "speed-search-epyc": partial(search_speed, SEARCH_SPEED_EPYC),
+    "speed-search-reuse": partial(search_speed, SEARCH_SPEED_REUSE),
     "speed-epoch-cost-epyc": partial(epoch_cost, EPOCH_COST_EPYC),
     "speed-epoch-cost": partial(epoch_cost, EPOCH_COST),
     "speed-recurrent-layer": partial(recurrent_layer, RECURRENT_LAYER),

@@ -27,6 +27,7 @@ def train_memory(rel: str) -> str:
 SEARCH_SPEED = "speed/search.json"
 SEARCH_SPEED_LONG = "speed/search-6-epochs.json"  # the same with trials three times as long: fixed costs thinner
 SEARCH_SPEED_EPYC = "speed/search-epyc.json"  # the 2-epoch measurement again, on an AMD EPYC
+SEARCH_SPEED_REUSE = "speed/search-reuse.json"  # again, trials reusing their process, beside two bare loops at once
 
 
 def machine(d: dict) -> str:
@@ -39,17 +40,26 @@ def machine(d: dict) -> str:
 
 
 def search_speed(rel: str) -> str:
-    """benchmarks/search_speed.py: two trials at once against one, a Tune trial against the bare loop, USS per trial."""
+    """benchmarks/search_speed.py: two trials at once against one, a Tune trial against the bare loop, USS per trial;
+    since the two bare loops were timed at once too (``ceiling``), what the cores allow and the trials' own share."""
     d = load(rel)
-    rows = [[i + 1, num(r["ratios"]["concurrency"], 2), num(r["ratios"]["overhead"], 2), num(r["ratios"]["uss_gib"], 2)]
+    split = "ceiling" in d["repeats"][0]["ratios"]  # the whole search, the trials alone, two bare loops
+    rows = [[i + 1, num(r["ratios"]["concurrency"], 2),
+             *([num(r["ratios"]["within_trials"], 2), num(r["ratios"]["ceiling"], 2)] if split else []),
+             num(r["ratios"]["overhead"], 2), num(r["ratios"]["uss_gib"], 2)]
             for i, r in enumerate(d["repeats"])]
     t = d["targets"]
-    rows.append(["target", f"≥ {t['concurrency']}", f"≤ {t['overhead']}", f"≤ {t['uss_gib']}"])
-    return block(["repeat", "trial-epochs a minute, 2 trials at once ÷ 1", "a Tune trial's time ÷ the bare loop's",
-                  "peak USS of a trial process, GiB"], rows, [rel],
+    rows.append(["target", f"≥ {t['concurrency']}", *(["", ""] if split else []), f"≤ {t['overhead']}",
+                 f"≤ {t['uss_gib']}"])
+    return block(["repeat", "trial-epochs a minute, 2 trials at once ÷ 1",
+                  *(["the same within the trials", "two bare loops at once ÷ one"] if split else []),
+                  "a Tune trial's time ÷ the bare loop's", "peak USS of a trial process, GiB"], rows, [rel],
                  f"{d['trials']} trials of {d['epochs']} epochs of the default configuration on "
                  f"{d['images']['train']} train images, on {machine(d)}; the prepared data "
-                 f"({num(d['data_mib'], 0)} MiB) sit once in the object store, outside the trials' USS.")
+                 f"({num(d['data_mib'], 0)} MiB) sit once in the object store, outside the trials' USS."
+                 + (" Within the trials: 2 × a trial's own time alone ÷ at once, without the search's start-up and "
+                    "scheduling; two bare loops: the same for two `fit()` loops in two processes, no Ray."
+                    if split else ""))
 
 
 EPOCH_COST = "speed/epoch-cost.json"
