@@ -196,12 +196,11 @@ def make_scheduler(search: SearchConfig) -> TrialScheduler:
 def tune_config(search: SearchConfig, **kwargs: Any) -> tune.TuneConfig:
     """The one place the metric and its mode are declared, for searches and ablation grids alike.
 
-    A finished or stopped trial's process runs the next trial (``reuse_actors``): starting a process, importing
-    torch and mapping the data cost about 1.3 s a trial, 5-10 % of a short trial's wall time
-    (benchmarks/search_speed.py); its memory is not carried over, as the heap is trimmed as it trains.
+    Every trial starts in a fresh process. Reusing a finished trial's (``reuse_actors``) saves about 1.3 s a
+    trial but leaves each process 0.2 GiB larger after its first trial (docs/results/speed.md).
     """
     return tune.TuneConfig(metric=SEARCH_METRIC, mode="max", max_concurrent_trials=concurrency(search),
-                           trial_dirname_creator=trial_folder, reuse_actors=True, **kwargs)
+                           trial_dirname_creator=trial_folder, **kwargs)
 
 
 def run_config(search: SearchConfig, runs: Path, name: str, log: tune.Callback) -> tune.RunConfig:
