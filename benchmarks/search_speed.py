@@ -1,15 +1,17 @@
 """Search throughput, overhead and memory, measured side by side in one run, repeated.
 
 Each repeat measures, in this order on the same prepared data and configuration:
-  1. a FIFO search of identical trials, one at a time;
-  2. the same search, two trials at a time: trial-epochs per minute against (1), for the whole search
+  1. the bare training loop: ``fit()`` in this process, one thread, no Ray (in the first repeat, before
+     Ray starts, so that its start-up does not share the cores);
+  2. a FIFO search of identical trials, one at a time: Tune's cost per trial against (1);
+  3. the same search, two trials at a time: trial-epochs per minute against (2), for the whole search
      and within the trials (their own time, without the search's fixed cost of starting up);
-  3. the bare training loop, ``fit()`` on one thread in a fresh process without Ray: Tune's cost per
-     trial is (1) against it;
-  4. two bare loops at once, each in its own fresh process: what the cores allow two trainings (the ceiling);
-the bare loops last, when Ray's own processes have long finished starting and sit idle,
+  4. two bare loops at once, each in a fresh process started with the other: what the cores allow two
+     trainings (the ceiling), against (1);
 while every trial process's unique resident memory (USS) is sampled, against the size of the
-prepared data, which the node's object store holds once for all trials.
+prepared data, which the node's object store holds once for all trials. USS counts the pages no other
+process maps: (1) runs the training code here, so the library pages every trial on a node shares are
+not one trial's own (with the bare loops elsewhere, a lone trial's USS read 0.1 GiB higher).
 
     .venv/bin/python benchmarks/search_speed.py --data PREP [--epochs 3] [--repeat 3] [--out FILE.json]
 """
@@ -93,7 +95,7 @@ def bare_loop(data: str, base: ExperimentConfig, start: Any, times: Any) -> None
 
 
 def bare_loops(data: str, base: ExperimentConfig, count: int) -> list[float]:
-    """``count`` bare loops started at the same moment, each in a fresh process, as a trial is: their own times."""
+    """``count`` bare loops started at the same moment, each in a fresh process: their own times."""
     context = multiprocessing.get_context("spawn")
     start, times = context.Barrier(count), context.Queue()
     loops = [context.Process(target=bare_loop, args=(data, base, start, times)) for _ in range(count)]
@@ -120,9 +122,14 @@ def search(data: str, base: ExperimentConfig, epochs: int, trials: int, reserved
 
 
 def measure(data: str, base: ExperimentConfig, epochs: int, trials: int) -> Repeat:
+    t0 = time.perf_counter()
+    for _ in fit(base, load_prepared(data)):
+        pass
+    bare = time.perf_counter() - t0
+    connect(num_cpus=2)  # once: later repeats find it running
     one = search(data, base, epochs, trials, reserved=1)
     two = search(data, base, epochs, trials, reserved=0)
-    return Repeat(bare_loops(data, base, 1)[0], bare_loops(data, base, 2), one, two)
+    return Repeat(bare, bare_loops(data, base, 2), one, two)
 
 
 def main() -> None:
@@ -140,7 +147,6 @@ def main() -> None:
     utterances = {name: len(s.utterance_ids) for name, s in data.splits.items()}
     del data
 
-    connect(num_cpus=2)
     repeats = []
     for i in range(args.repeat):
         r = measure(args.data, base, args.epochs, args.trials)
