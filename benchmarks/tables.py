@@ -40,9 +40,9 @@ from studies.search import (ENGINE_HELD_OUT_ARMS, ENGINE_HELD_OUT_DATA, FULL_SCA
                             FULL_SCALE_OFFICE, FULL_SCALE_ROOMS, RESCORED, SEARCH_ARMS, SEARCH_ARMS_UNDER_LOAD,
                             SEARCHES, SIMULATED, full_scale_office, full_scale_side_by_side, search_retrains,
                             search_summary, simulated_strategies, strategies)
-from studies.speed import (EPOCH_COST, EPOCH_COST_EPYC, MEMORY, RECURRENT_LAYER, SEARCH_SPEED, SEARCH_SPEED_EPYC,
-                           SEARCH_SPEED_LONG, SEARCH_SPEED_REUSE, epoch_cost, recurrent_layer, search_speed,
-                           train_memory)
+from studies.speed import (EPOCH_COST, EPOCH_COST_EPYC, MEMORY, RECURRENT_LAYER, SEARCH_SPEED,
+                           SEARCH_SPEED_BARE_APART, SEARCH_SPEED_CEILING, SEARCH_SPEED_EPYC, SEARCH_SPEED_LONG,
+                           epoch_cost, recurrent_layer, search_speed, train_memory)
 from studies.voices import (ACCENTS, CONDITION_ARMS, ENGINES, FOUR, MBROLA_HELD, NO_MEASURES, RECIPE, voices_accents,
                             voices_conditions, voices_families, voices_paired, voices_paired_means, voices_rhvoice)
 
@@ -178,7 +178,8 @@ TABLES: dict[str, Callable[[], str]] = {
     "speed-search": partial(search_speed, SEARCH_SPEED),
     "speed-search-6-epochs": partial(search_speed, SEARCH_SPEED_LONG),
     "speed-search-epyc": partial(search_speed, SEARCH_SPEED_EPYC),
-    "speed-search-reuse": partial(search_speed, SEARCH_SPEED_REUSE),
+    "speed-search-ceiling": partial(search_speed, SEARCH_SPEED_CEILING),
+    "speed-search-bare-apart": partial(search_speed, SEARCH_SPEED_BARE_APART),
     "speed-epoch-cost-epyc": partial(epoch_cost, EPOCH_COST_EPYC),
     "speed-epoch-cost": partial(epoch_cost, EPOCH_COST),
     "speed-recurrent-layer": partial(recurrent_layer, RECURRENT_LAYER),

@@ -9,8 +9,8 @@ from studies.search import (ENGINE_HELD_OUT_ARMS, ENGINE_HELD_OUT_LHS, FULL_SCAL
                             FULL_SCALE_OFFICE, FULL_SCALE_ROOMS, LONGEST, RECIPE_TOML_RUNS, RETRAINED, SEARCH_ARMS,
                             SEARCHED, SIMULATED, WARM, arm_runs, at_common_epoch, office_rescore, office_shares,
                             search_recall, strategy_name)
-from studies.speed import (EPOCH_COST, EPOCH_COST_EPYC, MEMORY, SEARCH_SPEED, SEARCH_SPEED_EPYC, SEARCH_SPEED_LONG,
-                           SIDE_LABELS, machine)
+from studies.speed import (EPOCH_COST, EPOCH_COST_EPYC, MEMORY, SEARCH_SPEED, SEARCH_SPEED_CEILING, SEARCH_SPEED_EPYC,
+                           SEARCH_SPEED_LONG, SIDE_LABELS, machine)
 from studies.voices import NO_MEASURES, PAIRED, RECIPE
 
 
@@ -25,7 +25,7 @@ def headline() -> str:
     tpe = next(s for s in load("strategies/builtin.json")["strategies"] if s["strategy"] == "tpe+asha")
     simulated, memory, search = load(SIMULATED), load(MEMORY), load(SEARCHED + RETRAINED)
     speed, longest, warm = load(SEARCH_SPEED), load(SEARCHED + LONGEST), load(SEARCHED + WARM)
-    speed_long, speed_epyc = load(SEARCH_SPEED_LONG), load(SEARCH_SPEED_EPYC)
+    speed_long, speed_epyc, ceiling = load(SEARCH_SPEED_LONG), load(SEARCH_SPEED_EPYC), load(SEARCH_SPEED_CEILING)
     cost, cost_epyc = load(EPOCH_COST), load(EPOCH_COST_EPYC)
     epyc = cost_epyc["epoch_cpu_ratio"]["cheaper"]
     engine = load(SEARCHED + ENGINE_HELD_OUT_LHS)
@@ -33,7 +33,8 @@ def headline() -> str:
     full_scale = arm_runs(FULL_SCALE_ARMS)
     ours = [last(rel) for rel in RECIPE_TOML_RUNS]
     def span(ratio: str, *runs: dict) -> str:  # lowest–highest over the search_speed.py repeats of these runs
-        values = [r["ratios"][ratio] for run in runs or (speed, speed_long, speed_epyc) for r in run["repeats"]]
+        values = [r["ratios"][ratio] for run in runs or (speed, speed_long, speed_epyc, ceiling)
+                  for r in run["repeats"]]
         return f"{num(min(values), 2)}–{num(max(values), 2)}"
     retrained = arm_runs(SEARCH_ARMS)
     rows = [
@@ -106,8 +107,10 @@ def headline() -> str:
          "the bare loop, peak USS a trial",
          f"concurrency {span('concurrency', speed)}× ({speed['epochs']}-epoch trials), "
          f"{span('concurrency', speed_long)}× ({speed_long['epochs']}-epoch), "
-         f"{span('concurrency', speed_epyc)}× on {machine(speed_epyc)} ({speed_epyc['epochs']}-epoch); "
-         f"over all three: overhead {span('overhead')}×, USS {span('uss_gib')} GiB",
+         f"{span('concurrency', speed_epyc)}× on {machine(speed_epyc)} ({speed_epyc['epochs']}-epoch), "
+         f"{span('concurrency', ceiling)}× there again, where the trials' own time gave "
+         f"{span('within_trials', ceiling)}× and two bare training loops at once {span('ceiling', ceiling)}× "
+         f"(the cores' ceiling); over all four: overhead {span('overhead')}×, USS {span('uss_gib')} GiB",
          "[speed](docs/results/speed.md#search-throughput-and-memory-per-trial)"],
         [f"CPU time of a Flickr8k epoch ÷ the code when issue #25 was filed (`{cost['before']}`; "
          f"{cost['limit']:,} images, one thread, {len(cost['runs']) // len(cost['sides'])} seeds, alternating): "
@@ -128,7 +131,7 @@ def headline() -> str:
     ]
     files = ["quality/default.json", "quality/text-ceiling.json", *(PAIRED + n + ".json" for n in RECIPE + NO_MEASURES),
              "ablations/flickr8k.json", "strategies/builtin.json", SIMULATED, MEMORY, SEARCH_SPEED, SEARCH_SPEED_LONG,
-             SEARCH_SPEED_EPYC, EPOCH_COST, EPOCH_COST_EPYC,
+             SEARCH_SPEED_EPYC, SEARCH_SPEED_CEILING, EPOCH_COST, EPOCH_COST_EPYC,
              SEARCHED + RETRAINED, SEARCHED + LONGEST, SEARCHED + WARM, SEARCHED + ENGINE_HELD_OUT_LHS,
              *(rel for arms in (SEARCH_ARMS, ENGINE_HELD_OUT_ARMS, FULL_SCALE_ARMS) for rels in arms.values()
                for rel in rels),

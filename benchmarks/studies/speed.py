@@ -27,7 +27,8 @@ def train_memory(rel: str) -> str:
 SEARCH_SPEED = "speed/search.json"
 SEARCH_SPEED_LONG = "speed/search-6-epochs.json"  # the same with trials three times as long: fixed costs thinner
 SEARCH_SPEED_EPYC = "speed/search-epyc.json"  # the 2-epoch measurement again, on an AMD EPYC
-SEARCH_SPEED_REUSE = "speed/search-reuse.json"  # again, trials reusing their process, beside two bare loops at once
+SEARCH_SPEED_CEILING = "speed/search-ceiling.json"  # again, beside two bare training loops at once (the ceiling)
+SEARCH_SPEED_BARE_APART = "speed/search-bare-apart.json"  # the same, the bare loops in fresh processes, not the driver
 
 
 def machine(d: dict) -> str:
