@@ -114,6 +114,9 @@ TABLES: dict[str, Callable[[], str]] = {
                                                                  seed) for seed in ("", "-seed1")},
     **{f"voices-leave-one-engine-out-room-shares-office{seed}": partial(voices_leave_one_engine_out_office_share, {
         **RECIPE_TOML_B32, **RECIPE_TOML_ROOMS, **RECIPE_TOML_ROOMS_QUARTER}, seed) for seed in ("", "-seed1")},
+    "voices-leave-one-engine-out-room-shares-summary": partial(voices_leave_one_engine_out_summary, LOEO_ROOM_SHARES),
+    "voices-leave-one-engine-out-room-shares-office-seeds": partial(voices_leave_one_engine_out_office_seeds, {
+        **RECIPE_TOML_B32, **RECIPE_TOML_ROOMS, **RECIPE_TOML_ROOMS_QUARTER}),
     "voices-leave-one-engine-out-room-training": partial(voices_leave_one_engine_out_paired, LOEO_ROOMS, "-seed2"),
     "voices-leave-one-engine-out-room-training-office": partial(voices_leave_one_engine_out_rooms, LOEO_ROOMS,
                                                                 ("-seed2",)),

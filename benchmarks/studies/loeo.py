@@ -54,7 +54,7 @@ RECIPE_TOML_ROOMS = {"`recipe.toml`'s settings, half the renditions through a ro
 RECIPE_TOML_CLEAN = "`recipe.toml`'s settings, clean prep"  # recipe.toml's prep until 2026-12-07
 LOEO_LSTM_ROOMS = {RECIPE_TOML_CLEAN: "searched-ema-lstm-bf16", **RECIPE_TOML_ROOMS}
 # and on the prep where half the captions' first rendition went through them (--conditions-share 0.5): recipe.toml's
-# prep since 2026-12-07; seeds 0 and 1
+# prep since 2026-12-07; three seeds
 RECIPE_TOML_ROOMS_QUARTER = {"`recipe.toml` (a quarter of the renditions through a room)":
                              "searched-ema-lstm-bf16-rooms-quarter"}
 LOEO_ROOM_SHARES = {**LOEO_LSTM_ROOMS, **RECIPE_TOML_ROOMS_QUARTER}
@@ -67,7 +67,7 @@ LOEO_SEEDS = {"plain": ["", "-seed1"], "recipe": ["", "-seed1", "-seed2"],  # pe
               "searched-ema": ["", "-seed1", "-seed2"], "searched-ema-lstm-bf16": ["", "-seed1", "-seed2"],
               "searched-ema-lstm-bf16-b32": ["", "-seed1", "-seed2"],
               "searched-ema-lstm-bf16-rooms": ["", "-seed1", "-seed2"],
-              "searched-ema-lstm-bf16-rooms-quarter": ["", "-seed1"]}
+              "searched-ema-lstm-bf16-rooms-quarter": ["", "-seed1", "-seed2"]}
 # plain and recipe: seeds 1 and 2 ran on machines where an epoch cost 0.7-0.9 and 0.9-1.1 CPU-minutes against seed
 # 0's 1.2-1.5, so the same budget gave them 10-14 and 8-11 epochs against 6-8. searched-ema: all three on one machine,
 # 4-7 epochs; searched-ema-lstm-bf16: all three on one machine (seed 0 a day before seeds 1 and 2), 7-8 epochs.

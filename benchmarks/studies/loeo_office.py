@@ -19,7 +19,8 @@ LOEO_RESCORED = {  # a seed's saved models (benchmarks/rescore.py --by-voice), c
                LOEO + "rescored-searched-ema-lstm-bf16-rooms-quarter-seed1.json"],
     "-seed2": [LOEO + "rescored-seed2.json", LOEO + "rescored-rooms-seed2.json",
                LOEO + "rescored-searched-ema-seed2.json", LOEO + "rescored-searched-ema-lstm-bf16-b32-seed2.json",
-               LOEO + "rescored-searched-ema-lstm-bf16-rooms-seed2.json"]}
+               LOEO + "rescored-searched-ema-lstm-bf16-rooms-seed2.json",
+               LOEO + "rescored-searched-ema-lstm-bf16-rooms-quarter-seed2.json"]}
 LOEO_RECIPE_TOML_OFFICE = {f"{RECIPE_TOML_GRU} (seed 0)": "searched-ema"}  # its only seed with every method held out
 
 
