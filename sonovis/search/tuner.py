@@ -196,7 +196,7 @@ def make_scheduler(search: SearchConfig) -> TrialScheduler:
 def tune_config(search: SearchConfig, **kwargs: Any) -> tune.TuneConfig:
     """The one place the metric and its mode are declared, for searches and ablation grids alike.
 
-    Every trial starts in a fresh process. Reusing a finished trial's (``reuse_actors``) saved about 1.3 s a
+    Every trial starts in a fresh process. Reusing a finished trial's (``reuse_actors``) saved 1.3-3.3 s a
     trial, but a process that ran four trials in a row peaked at 0.85 GiB of unique memory against 0.65 for
     fresh ones, over issue #25's 0.7 (docs/results/speed.md).
     """
