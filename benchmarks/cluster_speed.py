@@ -32,17 +32,18 @@ def search_on_nodes(nodes: int, data: str, base: ExperimentConfig, trials: int, 
         cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     ray.init(address=cluster.address)
-    runs = Path(tempfile.mkdtemp(prefix="sonovis-cluster-bench-"))
     search = SearchConfig(trials=trials, max_epochs=epochs, scheduler="fifo",
                           space={"train.seed": {"choice": [0]}})  # the same training in every trial
-    try:
-        t0 = time.perf_counter()
-        run_search(search, base, data, runs, echo=lambda _: None)
-        wall = time.perf_counter() - t0
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
-    results = pd.concat([pd.read_json(p, lines=True) for p in (runs / "search").glob("trial_*/result.json")])
+    with tempfile.TemporaryDirectory(prefix="sonovis-cluster-bench-") as folder:
+        runs = Path(folder)
+        try:
+            t0 = time.perf_counter()
+            run_search(search, base, data, runs, echo=lambda _: None)
+            wall = time.perf_counter() - t0
+        finally:
+            ray.shutdown()
+            cluster.shutdown()
+        results = pd.concat([pd.read_json(p, lines=True) for p in (runs / "search").glob("trial_*/result.json")])
     return {"wall": wall, "per_min": 60 * trials * epochs / wall, "nodes_used": results["node_id"].nunique()}
 
 

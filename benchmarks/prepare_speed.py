@@ -13,6 +13,8 @@ this comparison: they are computed once per image, not per caption.
 from __future__ import annotations
 
 import argparse
+import atexit
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +37,7 @@ def main() -> None:
     parser.add_argument("--root", default=str(FLICKR8K))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sonovis-bench-"))
+    atexit.register(shutil.rmtree, work, True)  # its shards and audio are only measured, never kept
     corpus_cfg = CorpusConfig(kind="flickr8k", root=args.root, splits=("dev",), limit=args.captions // 5)
     rows = load_corpus(corpus_cfg, work).rows[: args.captions]
     n = len(rows)
