@@ -34,7 +34,7 @@ def search_on_nodes(nodes: int, data: str, base: ExperimentConfig, trials: int, 
     ray.init(address=cluster.address)
     search = SearchConfig(trials=trials, max_epochs=epochs, scheduler="fifo",
                           space={"train.seed": {"choice": [0]}})  # the same training in every trial
-    with tempfile.TemporaryDirectory(prefix="sonovis-cluster-bench-") as folder:
+    with tempfile.TemporaryDirectory(prefix="sonovis-cluster-bench-", ignore_cleanup_errors=True) as folder:
         runs = Path(folder)
         try:
             t0 = time.perf_counter()

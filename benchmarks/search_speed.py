@@ -112,7 +112,7 @@ def search(data: str, base: ExperimentConfig, epochs: int, trials: int, reserved
     memory.start()
     cfg = SearchConfig(trials=trials, max_epochs=epochs, scheduler="fifo", reserved_cpus=reserved,
                        space={"train.seed": {"choice": [0]}})  # the same training in every trial
-    with tempfile.TemporaryDirectory(prefix="sonovis-bench-") as runs:  # ~130 MB of checkpoints a search
+    with tempfile.TemporaryDirectory(prefix="sonovis-bench-", ignore_cleanup_errors=True) as runs:  # 130 MB a search
         t0 = time.perf_counter()
         run_search(cfg, base, data, runs, echo=lambda _: None)
         wall = time.perf_counter() - t0
