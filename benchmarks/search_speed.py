@@ -1,8 +1,9 @@
 """Search throughput, overhead and memory, measured side by side in one run, repeated.
 
 Each repeat measures, in this order on the same prepared data and configuration:
-  1. the bare training loop: ``fit()`` in this process, one thread, no Ray (in the first repeat, before
-     Ray starts, so that its start-up does not share the cores);
+  1. the bare training loop: ``fit()`` in this process, one thread, no Ray, timed after loading the data
+     as every loop here is (in the first repeat before Ray starts, so that its start-up does not share
+     the cores; before 2026-12-07 its time included loading, about 1 s);
   2. a FIFO search of identical trials, one at a time: Tune's cost per trial against (1);
   3. the same search, two trials at a time: trial-epochs per minute against (2), for the whole search
      and within the trials (their own time, without the search's fixed cost of starting up);
@@ -84,14 +85,19 @@ class Repeat:
                 "ceiling": 2 * self.bare_s / (sum(self.bare_pair_s) / 2)}
 
 
+def time_fit(base: ExperimentConfig, prepared: Any) -> float:
+    """Wall seconds of the bare training loop, ``fit()`` to its last epoch, on data already loaded."""
+    t0 = time.perf_counter()
+    for _ in fit(base, prepared):
+        pass
+    return time.perf_counter() - t0
+
+
 def bare_loop(data: str, base: ExperimentConfig, start: Any, times: Any) -> None:
     """One bare training loop in its own process: load, wait for the others, then time ``fit()``."""
     prepared = load_prepared(data)
     start.wait()
-    t0 = time.perf_counter()
-    for _ in fit(base, prepared):
-        pass
-    times.put(time.perf_counter() - t0)
+    times.put(time_fit(base, prepared))
 
 
 def bare_loops(data: str, base: ExperimentConfig, count: int) -> list[float]:
@@ -122,10 +128,7 @@ def search(data: str, base: ExperimentConfig, epochs: int, trials: int, reserved
 
 
 def measure(data: str, base: ExperimentConfig, epochs: int, trials: int) -> Repeat:
-    t0 = time.perf_counter()
-    for _ in fit(base, load_prepared(data)):
-        pass
-    bare = time.perf_counter() - t0
+    bare = time_fit(base, load_prepared(data))
     connect(num_cpus=2)  # once: later repeats find it running
     one = search(data, base, epochs, trials, reserved=1)
     two = search(data, base, epochs, trials, reserved=0)
